@@ -1,0 +1,1 @@
+"""Qt-free and torch-free core: images, annotations, geometry, measurements, reports."""

@@ -1,0 +1,1 @@
+"""LU-Net model package: torch + numpy only (no Qt)."""
