@@ -1,0 +1,120 @@
+"""Measurement reports from annotation files: CSV (one row per case), JSON, PDF.
+
+CSV columns: ``image`` (the image file name) first, then every key of
+``MEASUREMENT_KEYS`` in order (empty cell = missing), then ``missing`` with
+``key: reason`` pairs, then ``annotation`` (the file the row came from).
+Measurements are always recomputed from the regions and landmarks, never
+copied from the file, so an edited file can't report stale numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from .annotation import Annotation, load_annotation
+from .atomic import atomic_write_text
+from .errors import DentsegError
+from .measurements import KEYS, MEASUREMENT_KEYS, MeasurementSet, measure
+
+
+@dataclass
+class ReportRow:
+    image: str
+    annotation_path: str
+    measurements: MeasurementSet
+
+    def as_csv_dict(self) -> dict[str, str]:
+        d = {"image": self.image}
+        for k in KEYS:
+            v = self.measurements.values.get(k)
+            d[k] = "" if v is None else f"{v:.4f}"
+        d["missing"] = "; ".join(f"{k}: {r}" for k, r in self.measurements.missing.items())
+        d["annotation"] = self.annotation_path
+        return d
+
+    def as_json_dict(self) -> dict:
+        return {"image": self.image, "annotation": self.annotation_path,
+                "measurements": {k: self.measurements.values.get(k) for k in KEYS},
+                "missing": dict(self.measurements.missing)}
+
+
+CSV_COLUMNS = ["image", *KEYS, "missing", "annotation"]
+
+
+def row_for(ann: Annotation, annotation_path: str | Path = "") -> ReportRow:
+    return ReportRow(Path(ann.image_path).name, str(annotation_path), measure(ann))
+
+
+def csv_text(rows: Sequence[ReportRow]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow(r.as_csv_dict())
+    return buf.getvalue()
+
+
+def write_csv(rows: Sequence[ReportRow], path: str | Path) -> Path:
+    atomic_write_text(path, csv_text(rows))
+    return Path(path)
+
+
+def write_json(rows: Sequence[ReportRow], path: str | Path) -> Path:
+    units = {k.key: k.unit for k in MEASUREMENT_KEYS}
+    doc = {"format": "dentseg-measurements", "version": 1, "units": units,
+           "cases": [r.as_json_dict() for r in rows]}
+    atomic_write_text(path, json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+    return Path(path)
+
+
+def format_table(rows: Sequence[ReportRow]) -> str:
+    """Plain-text table for the terminal: one block per case."""
+    lines = []
+    for r in rows:
+        lines.append(f"{r.image}")
+        for k in MEASUREMENT_KEYS:
+            v = r.measurements.values.get(k.key)
+            text = f"{v:10.3f} {k.unit}" if v is not None else f"{'missing':>10}   ({r.measurements.missing.get(k.key, '')})"
+            lines.append(f"  {k.key:<24} {text}")
+    return "\n".join(lines)
+
+
+def measure_files(files: Sequence[Path], csv_path: Path | None = None, json_path: Path | None = None,
+                  pdf_path: Path | None = None, out=None, err=None) -> int:
+    """The ``dentseg measure`` command. Returns 0 if every file was measured, 1 if some
+    failed (each reported by name), 2 if none could be read."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    rows: list[ReportRow] = []
+    anns: list[tuple[Annotation, Path]] = []
+    failed = 0
+    for f in files:
+        try:
+            ann = load_annotation(f)
+        except DentsegError as exc:
+            print(f"dentseg measure: error: {exc}", file=err)
+            failed += 1
+            continue
+        rows.append(row_for(ann, f))
+        anns.append((ann, Path(f)))
+    if not rows:
+        return 2
+    if csv_path:
+        write_csv(rows, csv_path)
+        print(f"wrote {csv_path} ({len(rows)} case{'s' if len(rows) != 1 else ''})", file=out)
+    if json_path:
+        write_json(rows, json_path)
+        print(f"wrote {json_path}", file=out)
+    if pdf_path:
+        from ..gui.report_pdf import write_pdf_report_for_files  # Qt only when a PDF is asked for
+        write_pdf_report_for_files(anns, pdf_path)
+        print(f"wrote {pdf_path}", file=out)
+    if not (csv_path or json_path or pdf_path):
+        print(format_table(rows), file=out)
+    return 1 if failed else 0
