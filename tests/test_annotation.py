@@ -149,3 +149,10 @@ def test_rasterise_then_polygonise_round_trip_on_smooth_shapes():
     assert abs(m.sum() - poly.area) / poly.area < 0.02
     g = mask_to_geometry(m)
     assert dice(geometry_to_mask(g, m.shape), m) == 1.0
+
+
+def test_saving_an_unchanged_annotation_twice_writes_identical_files(tmp_path):
+    a = save_annotation(_sample(), tmp_path / "a.dentseg.json")
+    b = save_annotation(load_annotation(a), tmp_path / "b.dentseg.json")
+    c = save_annotation(load_annotation(b), tmp_path / "c.dentseg.json")
+    assert b.read_bytes() == c.read_bytes()

@@ -147,7 +147,9 @@ def geometry_to_geojson(geom: BaseGeometry | None, decimals: int = 3) -> dict[st
     geom = as_multipolygon(geom)
     if len(geom.geoms) == 1:
         geom = geom.geoms[0]
-    geom = shapely.set_precision(geom, 10.0 ** -decimals) if decimals is not None else geom
+    # normalize() fixes ring start and orientation, so saving an unchanged region
+    # twice writes identical JSON (set_precision alone rotates the ring start)
+    geom = shapely.normalize(shapely.set_precision(geom, 10.0 ** -decimals))
     geom = as_multipolygon(geom)
     if len(geom.geoms) == 1:
         return _rounded(mapping(geom.geoms[0]), decimals)
