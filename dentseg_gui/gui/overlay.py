@@ -1,0 +1,348 @@
+"""Drawing the annotation and the measurement frame: live canvas items and export images.
+
+Two consumers share the same geometry (``core.measurements.overlay_geometry``)
+and the same look (``style.py``):
+
+* ``MeasurementOverlay`` - the pyqtgraph items on the interactive canvas: the
+  CEJ-apex frame (origin, long axis, perpendicular), the level lines and PAB
+  thickness chords at 25/50/75/90 % of the root length, the crest level, with
+  small labels. One path item per line style, a handful of text items.
+* ``render_overlay_image`` - a QPainter rendering of image + regions +
+  landmarks + frame into a ``QImage`` at native resolution (cropped to the
+  tooth), for PNG/PDF export; it needs only a ``QGuiApplication``, so the CLI's
+  PDF report can use it headless.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Mapping
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+from shapely.geometry import MultiPolygon
+
+from ..core.annotation import LANDMARKS, Annotation
+from ..core.geometry import as_multipolygon
+from ..core.image import SliceImage
+from ..core.measurements import MeasurementSet, OverlayGeometry, overlay_geometry
+from . import style
+
+Point = tuple[float, float]
+
+
+# --------------------------------------------------------------------------- paths
+
+
+def multipolygon_path(geom: MultiPolygon | None, offset: Point = (0.0, 0.0),
+                      scale: float = 1.0) -> QtGui.QPainterPath:
+    """One QPainterPath for a whole region (every ring a subpath, odd-even fill for holes)."""
+    path = QtGui.QPainterPath()
+    path.setFillRule(QtCore.Qt.FillRule.OddEvenFill)
+    geom = as_multipolygon(geom)
+    off = np.asarray(offset, float)
+    for poly in geom.geoms:
+        for ring in (poly.exterior, *poly.interiors):
+            c = (np.asarray(ring.coords, float)[:, :2] - off) * scale
+            if len(c) < 3:
+                continue
+            sub = pg.arrayToQPath(c[:, 0], c[:, 1], connect="all", finiteCheck=False)
+            sub.closeSubpath()
+            path.addPath(sub)
+    return path
+
+
+def segments_path(segments: Iterable[tuple[Point, Point]], offset: Point = (0.0, 0.0),
+                  scale: float = 1.0) -> QtGui.QPainterPath:
+    """One QPainterPath holding many separate line segments."""
+    path = QtGui.QPainterPath()
+    ox, oy = offset
+    for (x0, y0), (x1, y1) in segments:
+        path.moveTo((x0 - ox) * scale, (y0 - oy) * scale)
+        path.lineTo((x1 - ox) * scale, (y1 - oy) * scale)
+    return path
+
+
+def polyline_path(points: np.ndarray) -> QtGui.QPainterPath:
+    p = np.asarray(points, float).reshape(-1, 2)
+    if len(p) < 2:
+        return QtGui.QPainterPath()
+    return pg.arrayToQPath(p[:, 0], p[:, 1], connect="all", finiteCheck=False)
+
+
+def _direction_anchor(p: Point, away_from: Point) -> tuple[float, float]:
+    """TextItem anchor so a label at ``p`` sits on the side facing away from ``away_from``."""
+    return (0.0, 0.5) if p[0] >= away_from[0] else (1.0, 0.5)
+
+
+def _palatal_halves(og: OverlayGeometry) -> list[tuple[Point, Point]]:
+    """Each level line from the long axis to its palatal end (where the PAB lies)."""
+    out = []
+    for a, b in og.level_lines.values():
+        mid = ((a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0)
+        out.append((mid, b))
+    return out
+
+
+def thickness_label(level: int, ms: MeasurementSet | None) -> str:
+    v = None if ms is None else ms.values.get(f"pab_thickness_{level}_mm")
+    return f"{level}%" if v is None else f"{level}%  {v:.2f} mm"
+
+
+# --------------------------------------------------------------------------- canvas items
+
+
+class MeasurementOverlay:
+    """The tooth-frame overlay on a ViewBox; call ``update`` after every edit."""
+
+    Z = 20
+
+    def __init__(self, viewbox: pg.ViewBox):
+        self._vb = viewbox
+        self._visible = {"axes": True, "thickness": True, "crest": True, "labels": True}
+
+        def path_item(pen: QtGui.QPen, z: float) -> QtWidgets.QGraphicsPathItem:
+            it = QtWidgets.QGraphicsPathItem()
+            it.setPen(pen)
+            it.setZValue(self.Z + z)
+            viewbox.addItem(it, ignoreBounds=True)
+            return it
+
+        dash = QtCore.Qt.PenStyle.DashLine
+        self.axes = path_item(style.cosmetic_pen(style.AXIS_COLOR, 1.4, 0.85, dash), 0)
+        self.levels = path_item(style.cosmetic_pen(style.LEVEL_COLOR, 1.0, 0.55,
+                                                   QtCore.Qt.PenStyle.DotLine), 0)
+        self.chords = path_item(style.cosmetic_pen(style.THICKNESS_COLOR, 3.0), 1)
+        self.crest = path_item(style.cosmetic_pen(style.CREST_COLOR, 1.8, 0.95, dash), 1)
+        self.origin = pg.ScatterPlotItem(size=11, symbol="+", pxMode=True,
+                                         pen=pg.mkPen(style.ORIGIN_COLOR, width=2),
+                                         brush=pg.mkBrush(style.ORIGIN_COLOR))
+        self.origin.setZValue(self.Z + 2)
+        viewbox.addItem(self.origin, ignoreBounds=True)
+        self.texts: list[pg.TextItem] = []
+        self.geometry: OverlayGeometry | None = None
+
+    def _text(self, text: str, color: str, pos: Point, anchor: tuple[float, float],
+              group: str) -> None:
+        t = pg.TextItem(text, color=style.qcolor(color), anchor=anchor,
+                        fill=pg.mkBrush(12, 16, 22, 170))
+        t.setFont(style.label_font(8.5))
+        t.setPos(*pos)
+        t.setZValue(self.Z + 3)
+        t.setData(0, group)
+        self._vb.addItem(t, ignoreBounds=True)
+        self.texts.append(t)
+
+    def clear(self) -> None:
+        for it in (self.axes, self.levels, self.chords, self.crest):
+            it.setPath(QtGui.QPainterPath())
+        self.origin.setData([])
+        for t in self.texts:
+            self._vb.removeItem(t)
+        self.texts = []
+        self.geometry = None
+
+    def update(self, ann: Annotation | None, ms: MeasurementSet | None) -> None:
+        self.clear()
+        og = None if ann is None else overlay_geometry(ann)
+        self.geometry = og
+        if og is None:
+            return
+        self.axes.setPath(segments_path([og.axis_ends, og.perpendicular_ends]))
+        self.origin.setData([og.origin[0]], [og.origin[1]])
+        self.levels.setPath(segments_path(_palatal_halves(og)))
+        self.chords.setPath(segments_path(s for segs in og.thickness_segments.values() for s in segs))
+        if og.crest_line is not None:
+            self.crest.setPath(segments_path([og.crest_line]))
+        o = og.origin
+        pal_end = og.perpendicular_ends[1]
+        # above the end of the x axis: the CEJ palatal label sits below it
+        self._text("x palatal", style.AXIS_COLOR, pal_end,
+                   (0.0 if pal_end[0] >= o[0] else 1.0, 1.0), "axes")
+        crown_end = og.axis_ends[0]
+        self._text("long axis", style.AXIS_COLOR, crown_end, _direction_anchor(crown_end, o), "axes")
+        for level, (a, b) in og.level_lines.items():
+            self._text(thickness_label(level, ms), style.THICKNESS_COLOR, b,
+                       _direction_anchor(b, a), "thickness")
+        if og.crest_line is not None:
+            a, b = og.crest_line
+            v = None if ms is None else ms.values.get("pab_crest_cej_mm")
+            label = "crest" if v is None else f"crest  {v:+.2f} mm"
+            self._text(label, style.CREST_COLOR, a, _direction_anchor(a, b), "crest")
+        self._apply_visibility()
+
+    def set_visible(self, which: str, on: bool) -> None:
+        if which in self._visible:
+            self._visible[which] = bool(on)
+            self._apply_visibility()
+
+    def _apply_visibility(self) -> None:
+        v = self._visible
+        self.axes.setVisible(v["axes"])
+        self.origin.setVisible(v["axes"])
+        self.levels.setVisible(v["thickness"])
+        self.chords.setVisible(v["thickness"])
+        self.crest.setVisible(v["crest"])
+        for t in self.texts:
+            group = t.data(0)
+            t.setVisible(v["labels"] and v.get(group, True))
+
+
+# --------------------------------------------------------------------------- export rendering
+
+
+def window_to_uint8(pixels: np.ndarray, levels: tuple[float, float]) -> np.ndarray:
+    lo, hi = float(levels[0]), float(levels[1])
+    if hi <= lo:
+        hi = lo + 1.0
+    out = (np.asarray(pixels, np.float32) - lo) * (255.0 / (hi - lo))
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def annotation_bounds(ann: Annotation, og: OverlayGeometry | None = None) -> tuple[float, float, float, float] | None:
+    """(minx, miny, maxx, maxy) in pixels of everything drawn, or None if nothing is."""
+    xs: list[float] = []
+    ys: list[float] = []
+    for g in ann.regions.values():
+        g = as_multipolygon(g)
+        if not g.is_empty:
+            x0, y0, x1, y1 = g.bounds
+            xs += [x0, x1]
+            ys += [y0, y1]
+    for p in ann.landmarks.values():
+        if p is not None:
+            xs.append(p[0])
+            ys.append(p[1])
+    if og is not None:
+        for a, b in [og.axis_ends, og.perpendicular_ends, *og.level_lines.values()]:
+            xs += [a[0], b[0]]
+            ys += [a[1], b[1]]
+    if not xs:
+        return None
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def render_overlay_image(image: SliceImage, annotation: Annotation,
+                         levels: tuple[float, float] | None = None,
+                         region_styles: Mapping[str, style.RegionStyle] | None = None,
+                         overlays: Mapping[str, bool] | None = None,
+                         measurements: MeasurementSet | None = None,
+                         max_size: int = 1600, crop: bool = True,
+                         margin: float = 0.15) -> QtGui.QImage:
+    """The image with regions, landmarks and the measurement frame, as a QImage.
+
+    ``crop`` keeps the annotated structures plus ``margin`` (fraction) around
+    them; the long side is scaled to at most ``max_size`` pixels (small images
+    are enlarged up to 4x so labels stay legible). Works with a QGuiApplication.
+    """
+    if QtGui.QGuiApplication.instance() is None:
+        raise RuntimeError("render_overlay_image needs a QGuiApplication (fonts and painting)")
+    styles = dict(style.REGION_STYLES)
+    styles.update(region_styles or {})
+    show = {name: True for name in style.OVERLAY_NAMES}
+    show.update(overlays or {})
+    if levels is None:
+        levels = image.value_range()
+    og = overlay_geometry(annotation)
+    h, w = image.height, image.width
+    x0, y0, x1, y1 = 0, 0, w, h
+    b = annotation_bounds(annotation, og) if crop else None
+    if b is not None:
+        pad = margin * max(b[2] - b[0], b[3] - b[1], 20.0)
+        x0 = int(max(0, np.floor(b[0] - pad)))
+        y0 = int(max(0, np.floor(b[1] - pad)))
+        x1 = int(min(w, np.ceil(b[2] + pad) + 1))
+        y1 = int(min(h, np.ceil(b[3] + pad) + 1))
+    cw, ch = max(1, x1 - x0), max(1, y1 - y0)
+    scale = min(4.0, max_size / max(cw, ch))
+    out_w, out_h = max(1, int(round(cw * scale))), max(1, int(round(ch * scale)))
+
+    crop8 = np.ascontiguousarray(window_to_uint8(image.pixels[y0:y1, x0:x1], levels))
+    src = QtGui.QImage(crop8.data, cw, ch, cw, QtGui.QImage.Format.Format_Grayscale8).copy()
+    out = QtGui.QImage(out_w, out_h, QtGui.QImage.Format.Format_ARGB32_Premultiplied)
+    out.fill(QtGui.QColor(style.VIEW_BACKGROUND))
+    p = QtGui.QPainter(out)
+    try:
+        p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
+        p.setRenderHint(QtGui.QPainter.RenderHint.SmoothPixmapTransform, scale < 1.0)
+        p.drawImage(QtCore.QRectF(0, 0, out_w, out_h), src)
+        # image pixel centre (x, y) -> device ((x - x0 + 0.5) * scale, ...)
+        off = (x0 - 0.5, y0 - 0.5)
+
+        def dev(pt: Point) -> QtCore.QPointF:
+            return QtCore.QPointF((pt[0] - off[0]) * scale, (pt[1] - off[1]) * scale)
+
+        for name, geom in annotation.regions.items():
+            st = styles.get(name)
+            if st is None or not st.visible:
+                continue
+            path = multipolygon_path(geom, off, scale)
+            p.setBrush(style.qcolor(st.color, st.opacity))
+            p.setPen(style.cosmetic_pen(st.color, 2.0))
+            p.drawPath(path)
+        p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
+        if og is not None:
+            dash = QtCore.Qt.PenStyle.DashLine
+            if show["axes"]:
+                p.setPen(style.cosmetic_pen(style.AXIS_COLOR, 1.5, 0.85, dash))
+                p.drawPath(segments_path([og.axis_ends, og.perpendicular_ends], off, scale))
+            if show["thickness"]:
+                p.setPen(style.cosmetic_pen(style.LEVEL_COLOR, 1.0, 0.6, QtCore.Qt.PenStyle.DotLine))
+                p.drawPath(segments_path(_palatal_halves(og), off, scale))
+                p.setPen(style.cosmetic_pen(style.THICKNESS_COLOR, 3.0))
+                p.drawPath(segments_path((s for segs in og.thickness_segments.values() for s in segs),
+                                         off, scale))
+            if show["crest"] and og.crest_line is not None:
+                p.setPen(style.cosmetic_pen(style.CREST_COLOR, 2.0, 0.95, dash))
+                p.drawPath(segments_path([og.crest_line], off, scale))
+            if show["axes"]:
+                c = dev(og.origin)
+                p.setPen(style.cosmetic_pen(style.ORIGIN_COLOR, 2.0))
+                p.drawLine(c + QtCore.QPointF(-6, 0), c + QtCore.QPointF(6, 0))
+                p.drawLine(c + QtCore.QPointF(0, -6), c + QtCore.QPointF(0, 6))
+            if show["labels"]:
+                font = style.label_font(9.0)
+                if show["thickness"]:
+                    for level, (a, b) in og.level_lines.items():
+                        _halo_text(p, dev(b), thickness_label(level, measurements), font,
+                                   style.THICKNESS_COLOR, left=b[0] < a[0])
+                if show["crest"] and og.crest_line is not None:
+                    a, b = og.crest_line
+                    v = None if measurements is None else measurements.values.get("pab_crest_cej_mm")
+                    _halo_text(p, dev(a), "crest" if v is None else f"crest  {v:+.2f} mm", font,
+                               style.CREST_COLOR, left=a[0] < b[0])
+        if show["landmarks"]:
+            font = style.label_font(9.0)
+            for name in LANDMARKS:
+                pt = annotation.landmarks.get(name)
+                if pt is None:
+                    continue
+                color, _symbol, label = style.LANDMARK_STYLES[name]
+                c = dev(pt)
+                p.setPen(style.cosmetic_pen("#000000", 1.2))
+                p.setBrush(style.qcolor(color))
+                p.drawEllipse(c, 5.0, 5.0)
+                if show["labels"]:
+                    _halo_text(p, c + QtCore.QPointF(8, -8), label, font, color, left=False)
+    finally:
+        p.end()
+    return out
+
+
+def _halo_text(p: QtGui.QPainter, at: QtCore.QPointF, text: str, font: QtGui.QFont,
+               color: str, left: bool) -> None:
+    """Text with a dark outline so it reads on bright bone and dark air alike."""
+    fm = QtGui.QFontMetricsF(font)
+    w = fm.horizontalAdvance(text)
+    x = at.x() - w - 4 if left else at.x() + 4
+    y = at.y() + fm.ascent() / 2 - 1
+    path = QtGui.QPainterPath()
+    path.addText(QtCore.QPointF(x, y), font, text)
+    p.save()
+    p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
+    p.setPen(QtGui.QPen(QtGui.QColor(0, 0, 0, 200), 3.0))
+    p.drawPath(path)
+    p.setPen(QtCore.Qt.PenStyle.NoPen)
+    p.setBrush(style.qcolor(color))
+    p.drawPath(path)
+    p.restore()

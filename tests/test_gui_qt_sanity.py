@@ -1,0 +1,18 @@
+"""The installed PySide6 must not leak references on Signal.emit (docs/adr/0004)."""
+
+import sys
+
+from PySide6.QtCore import QObject, Signal
+
+
+class _Probe(QObject):
+    ping = Signal()
+
+
+def test_signal_emit_keeps_refcount_of_true():
+    probe = _Probe()
+    before = sys.getrefcount(True)
+    for _ in range(200):
+        probe.ping.emit()
+    assert sys.getrefcount(True) - before > -50, (
+        "this PySide6 drops a reference to True on every emit; install PySide6-Essentials<6.12")
