@@ -1,0 +1,383 @@
+"""Cases: an image plus its ``<stem>.dentseg.json`` beside it.
+
+This module holds what the window needs to manage cases without knowing how
+they are drawn:
+
+* :func:`find_images` / :func:`expand_paths` - which files of a folder are images;
+* :func:`load_case` - image + annotation (or an empty one) as a :class:`LoadedCase`,
+  safe to call in a worker thread (no Qt objects made);
+* :class:`CaseList` - the list model behind the "Cases" dock, one row per case
+  with its status (unannotated / predicted / edited / saved / error);
+* :func:`app_settings` and :class:`RecentFiles` - the remembered settings.
+
+Saving always goes through ``core.annotation.save_annotation`` (atomic).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QSettings, Qt
+from PySide6.QtGui import QColor
+
+from ..core.annotation import (SUFFIX, Annotation, annotation_path_for, load_annotation)
+from ..core.errors import AnnotationError, ImageLoadError
+
+# What the loader reads (core.image_io is the authority; this list only picks files in a folder).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom")
+
+STATUS_UNANNOTATED = "unannotated"
+STATUS_PREDICTED = "predicted"
+STATUS_EDITED = "edited"
+STATUS_SAVED = "saved"
+STATUS_ERROR = "error"
+
+_STATUS_STYLE = {  # marker colour (and a character for plain-text use)
+    STATUS_UNANNOTATED: ("#8a8f98", "○"),
+    STATUS_PREDICTED: ("#2f7fd0", "◐"),
+    STATUS_EDITED: ("#c77700", "✎"),
+    STATUS_SAVED: ("#2e9a4a", "●"),
+    STATUS_ERROR: ("#c0392b", "⚠"),
+}
+
+
+_icons: dict = {}
+
+
+def _status_icon(status: str):
+    """A small filled circle in the status colour (cached; made on first use in the GUI thread)."""
+    from PySide6.QtGui import QBrush, QIcon, QPainter, QPixmap
+    if status not in _icons:
+        colour = QColor(_STATUS_STYLE.get(status, ("#000000", "?"))[0])
+        pm = QPixmap(12, 12)
+        pm.fill(Qt.GlobalColor.transparent)
+        p = QPainter(pm)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.setPen(colour.darker(130))
+        p.setBrush(QBrush(colour))
+        if status == STATUS_UNANNOTATED:
+            p.setBrush(Qt.BrushStyle.NoBrush)
+        p.drawEllipse(1, 1, 10, 10)
+        p.end()
+        _icons[status] = QIcon(pm)
+    return _icons[status]
+
+
+# --------------------------------------------------------------------------- settings
+
+
+def app_settings() -> QSettings:
+    """The app's QSettings (organisation "DentSeg", application "DentSeg").
+
+    When ``XDG_CONFIG_HOME`` is set the file lives there, read afresh every
+    call (Qt caches its default paths per process; tests change the variable
+    per test, so the path is computed here instead).
+    """
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    if xdg:
+        path = Path(xdg) / "DentSeg" / "DentSeg.conf"
+        return QSettings(str(path), QSettings.Format.IniFormat)
+    return QSettings("DentSeg", "DentSeg")
+
+
+class RecentFiles:
+    """Most recently opened images and folders, newest first (at most ``limit``)."""
+
+    KEY = "recent/paths"
+
+    def __init__(self, limit: int = 10):
+        self.limit = limit
+
+    def paths(self) -> list[Path]:
+        value = app_settings().value(self.KEY, [])
+        if isinstance(value, str):
+            value = [value]
+        return [Path(v) for v in (value or []) if v]
+
+    def add(self, path: str | Path) -> None:
+        p = str(Path(path).resolve())
+        items = [str(x) for x in self.paths() if str(x) != p]
+        items.insert(0, p)
+        s = app_settings()
+        s.setValue(self.KEY, items[: self.limit])
+        s.sync()
+
+    def clear(self) -> None:
+        s = app_settings()
+        s.remove(self.KEY)
+        s.sync()
+
+
+# --------------------------------------------------------------------------- files
+
+
+def is_image_file(path: Path) -> bool:
+    """An image ``load_image`` will try to read (by suffix or by content); never an annotation."""
+    if not path.is_file() or path.name.startswith(".") or path.name.endswith(SUFFIX):
+        return False
+    if path.suffix.lower() in (".json", ".txt", ".md", ".properties", ".csv", ".pdf", ".pt"):
+        return False
+    try:
+        from ..core.image_io import is_supported
+    except ImportError:  # loader not importable: fall back to the suffix
+        return path.suffix.lower() in IMAGE_SUFFIXES
+    return is_supported(path)
+
+
+def find_images(folder: str | Path) -> list[Path]:
+    """The image files directly inside ``folder`` (not recursive), sorted by name."""
+    folder = Path(folder)
+    return sorted((p for p in folder.iterdir() if is_image_file(p)), key=lambda p: p.name.lower())
+
+
+def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given (annotation files map to their image), folders to their images."""
+    out: list[Path] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        p = Path(raw)
+        items = find_images(p) if p.is_dir() else [image_for_annotation(p) or p]
+        for q in items:
+            key = q.resolve()
+            if key not in seen:
+                seen.add(key)
+                out.append(q)
+    return out
+
+
+def image_for_annotation(path: Path) -> Path | None:
+    """``case.dentseg.json`` -> the image it names (if it is there)."""
+    if not path.name.endswith(SUFFIX):
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        rel = data["image"]["path"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    cand = (path.parent / rel)
+    return cand if cand.is_file() else None
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@dataclass
+class LoadedCase:
+    image_path: Path
+    image: object                 # core.image.SliceImage
+    annotation: Annotation
+    annotation_path: Path
+    note: str = ""                # something the user should know (e.g. spacing unknown)
+
+
+def empty_annotation(image, image_path: Path) -> Annotation:
+    return Annotation(image_path=image_path.name, width=image.width, height=image.height,
+                      pixel_spacing_mm=image.spacing_mm)
+
+
+def load_case(image_path: str | Path, spacing: tuple[float, float] | None = None) -> LoadedCase:
+    """Read the image and its annotation file (if any). Runs in a worker thread.
+
+    Raises ``ImageLoadError`` / ``AnnotationError`` with a message naming the file.
+    An annotation made for an image of another size is refused, not silently
+    drawn in the wrong place. Spacing: the image's own (DICOM), else the one in
+    the annotation file, else ``spacing`` (the --spacing default).
+    """
+    from ..core.image_io import load_image
+
+    image_path = Path(image_path)
+    if not image_path.exists():
+        raise ImageLoadError(f"{image_path.name}: file not found ({image_path}). "
+                             "It may have been moved or deleted.")
+    image = load_image(image_path)
+    ann_path = annotation_path_for(image_path)
+    note = ""
+    if ann_path.exists():
+        ann = load_annotation(ann_path)
+        if (ann.width, ann.height) != (image.width, image.height):
+            raise AnnotationError(
+                f"{ann_path.name}: made for an image of {ann.width}×{ann.height} pixels but "
+                f"{image_path.name} is {image.width}×{image.height}. Move or rename the annotation "
+                "file if it belongs to another image.")
+    else:
+        ann = empty_annotation(image, image_path)
+    if image.spacing_mm is not None:
+        if ann.pixel_spacing_mm is None:
+            ann.pixel_spacing_mm = image.spacing_mm
+    else:
+        if ann.pixel_spacing_mm is not None:
+            image = image.with_spacing(ann.pixel_spacing_mm)
+        elif spacing is not None:
+            image = image.with_spacing(tuple(spacing))
+            ann.pixel_spacing_mm = tuple(spacing)
+        else:
+            note = (f"{image_path.name} carries no pixel spacing: measurements stay missing until "
+                    "you set it (Edit > Pixel spacing…).")
+    return LoadedCase(image_path, image, ann, ann_path, note)
+
+
+# --------------------------------------------------------------------------- status
+
+
+def annotation_status(ann: Annotation | None) -> str:
+    """unannotated / predicted (model output nobody edited) / saved (has human work)."""
+    if ann is None or (not any(not g.is_empty for g in ann.regions.values()) and not ann.landmarks):
+        return STATUS_UNANNOTATED
+    return STATUS_PREDICTED if is_model_only(ann) else STATUS_SAVED
+
+
+def is_model_only(ann: Annotation) -> bool:
+    """True when every region and landmark came from the model and none was edited by hand.
+
+    Reads the provenance written by ``CaseDocument``:
+    ``provenance["regions"|"landmarks"][name]["source"]`` is "model" or "manual",
+    with ``edited_by_hand`` true once a person changed a model output.
+    """
+    prov = ann.provenance or {}
+    whole_file_predicted = "prediction" in str(prov.get("source", "")).lower()  # `dentseg predict`
+    items = []
+    for kind, names in (("regions", [n for n, g in ann.regions.items() if not g.is_empty]),
+                        ("landmarks", list(ann.landmarks))):
+        table = prov.get(kind) if isinstance(prov.get(kind), dict) else {}
+        for n in names:
+            items.append(table.get(n, "model" if whole_file_predicted else None))
+    if not items:
+        return False
+
+    def from_model(p) -> bool:
+        if isinstance(p, str):
+            return "model" in p.lower() or "prediction" in p.lower()
+        return (isinstance(p, dict) and p.get("source") == "model"
+                and not p.get("edited_by_hand") and not p.get("edited"))
+
+    return all(from_model(p) for p in items)
+
+
+def has_hand_work(ann: Annotation) -> bool:
+    """Anything a person drew, placed or corrected (what a prediction must not overwrite)."""
+    if annotation_status(ann) == STATUS_UNANNOTATED:
+        return False
+    return not is_model_only(ann)
+
+
+def disk_status(image_path: Path) -> tuple[str, str]:
+    """(status, detail) from the annotation file beside the image, without reading the image."""
+    ann_path = annotation_path_for(image_path)
+    if not image_path.exists():
+        return STATUS_ERROR, "image file not found"
+    if not ann_path.exists():
+        return STATUS_UNANNOTATED, ""
+    try:
+        ann = load_annotation(ann_path)
+    except AnnotationError as exc:
+        return STATUS_ERROR, str(exc)
+    return annotation_status(ann), ""
+
+
+# --------------------------------------------------------------------------- list model
+
+
+@dataclass
+class CaseEntry:
+    image_path: Path
+    status: str = STATUS_UNANNOTATED
+    detail: str = ""                      # error text or a note shown as tooltip
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def annotation_path(self) -> Path:
+        return annotation_path_for(self.image_path)
+
+    @property
+    def name(self) -> str:
+        return self.image_path.name
+
+
+class CaseList(QAbstractListModel):
+    """The open cases, one row each, with a coloured status marker."""
+
+    StatusRole = Qt.ItemDataRole.UserRole + 1
+    PathRole = Qt.ItemDataRole.UserRole + 2
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.entries: list[CaseEntry] = []
+
+    # ---- Qt model
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802
+        return 0 if parent.isValid() else len(self.entries)
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
+        if not index.isValid() or not 0 <= index.row() < len(self.entries):
+            return None
+        e = self.entries[index.row()]
+        colour, mark = _STATUS_STYLE.get(e.status, ("#000000", "?"))
+        if role == Qt.ItemDataRole.DisplayRole:
+            return f"{e.name}   · {e.status}"
+        if role == Qt.ItemDataRole.ToolTipRole:
+            tip = f"{e.image_path}\nstatus: {e.status}"
+            return tip + (f"\n{e.detail}" if e.detail else "")
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return QColor(colour) if e.status in (STATUS_ERROR, STATUS_EDITED) else None
+        if role == Qt.ItemDataRole.DecorationRole:
+            return _status_icon(e.status)
+        if role == self.StatusRole:
+            return e.status
+        if role == self.PathRole:
+            return str(e.image_path)
+        return None
+
+    # ---- editing
+    def set_paths(self, paths: Iterable[Path]) -> None:
+        self.beginResetModel()
+        self.entries = []
+        for p in paths:
+            status, detail = disk_status(p)
+            self.entries.append(CaseEntry(Path(p), status, detail))
+        self.endResetModel()
+
+    def add_paths(self, paths: Iterable[Path]) -> list[int]:
+        """Append cases not already listed; return the rows of the given paths."""
+        rows = []
+        for p in paths:
+            row = self.row_of(p)
+            if row is None:
+                status, detail = disk_status(p)
+                n = len(self.entries)
+                self.beginInsertRows(QModelIndex(), n, n)
+                self.entries.append(CaseEntry(Path(p), status, detail))
+                self.endInsertRows()
+                row = n
+            rows.append(row)
+        return rows
+
+    def row_of(self, path: str | Path) -> int | None:
+        target = Path(path).resolve()
+        for i, e in enumerate(self.entries):
+            if e.image_path.resolve() == target:
+                return i
+        return None
+
+    def set_status(self, row: int, status: str, detail: str = "") -> None:
+        if 0 <= row < len(self.entries):
+            self.entries[row].status = status
+            self.entries[row].detail = detail
+            idx = self.index(row)
+            self.dataChanged.emit(idx, idx)
+
+    def refresh_from_disk(self, row: int) -> None:
+        if 0 <= row < len(self.entries):
+            self.set_status(row, *disk_status(self.entries[row].image_path))
+
+    def paths(self) -> list[Path]:
+        return [e.image_path for e in self.entries]
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for e in self.entries:
+            out[e.status] = out.get(e.status, 0) + 1
+        return out
