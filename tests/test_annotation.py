@@ -156,3 +156,13 @@ def test_saving_an_unchanged_annotation_twice_writes_identical_files(tmp_path):
     b = save_annotation(load_annotation(a), tmp_path / "b.dentseg.json")
     c = save_annotation(load_annotation(b), tmp_path / "c.dentseg.json")
     assert b.read_bytes() == c.read_bytes()
+
+
+def test_saved_files_get_normal_permissions(tmp_path):
+    p = save_annotation(_sample(), tmp_path / "p.dentseg.json")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert p.stat().st_mode & 0o777 == 0o666 & ~umask
+    os.chmod(p, 0o640)
+    save_annotation(_sample(), p)
+    assert p.stat().st_mode & 0o777 == 0o640

@@ -30,6 +30,7 @@ def atomic_write_with(path: str | os.PathLike, writer: Callable) -> None:
             writer(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _target_mode(path))
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -37,3 +38,14 @@ def atomic_write_with(path: str | os.PathLike, writer: Callable) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def _target_mode(path: Path) -> int:
+    """Keep an existing file's permissions; a new file gets the usual 0666 & ~umask
+    (mkstemp's private 0600 would hide saved work from the user's other tools)."""
+    try:
+        return path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
