@@ -1,0 +1,251 @@
+"""LU-Net training, augmentation, landmarks and inference on phantoms with known geometry.
+
+Training tests use a small network and small crops (the loop is the same as the
+bundled model's) so the file stays fast on a shared 2-core machine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dentseg_gui.core.annotation import LANDMARKS, load_annotation
+from dentseg_gui.core.errors import DentsegError
+from dentseg_gui.core.geometry import dice, geometry_to_mask
+from dentseg_gui.core.image_io import load_image
+from dentseg_gui.core.phantom import generate_phantom, write_phantom_set
+from dentseg_gui.model.augment import NO_AUGMENT, crop_matrix, warp_case
+from dentseg_gui.model.dataset import CanonicalGrid, load_cases, prepare_case
+from dentseg_gui.model.inference import Segmenter
+from dentseg_gui.model.landmarks import decode_heatmaps, reconcile_cej
+from dentseg_gui.model.lunet import LUNet, PlainUNet
+from dentseg_gui.model.train import TrainConfig, train, train_cli
+from dentseg_gui.model.weights import load_model
+from dentseg_gui.resources import bundled_model_path
+
+TINY = dict(widths=(8, 16, 32), crop_size=64, batch_size=4, min_samples_per_epoch=8, progress_every=1)
+
+
+@pytest.fixture(scope="module")
+def phantoms(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("phantoms")
+    write_phantom_set(d, 5, seed=310)
+    return d
+
+
+@pytest.fixture(scope="module")
+def trained(phantoms, tmp_path_factory):
+    """A tiny model trained on the phantoms without augmentation (it must overfit them)."""
+    out = tmp_path_factory.mktemp("model") / "tiny.pt"
+    cfg = TrainConfig(epochs=6, lr=5e-3, augment=NO_AUGMENT, **TINY)
+    steps: list[dict] = []
+    result = train(phantoms, out, cfg, progress=steps.append)
+    return out, result, steps
+
+
+def test_training_lowers_the_loss_and_saves_the_best_model(trained):
+    out, result, steps = trained
+    losses = [d["train_loss"] for d in steps if d["kind"] == "epoch"]
+    assert len(losses) == 6 and result.stop_reason == "completed"
+    assert losses[-1] < 0.75 * losses[0], losses  # 12 steps: a clear drop, not noise
+    assert result.n_train == 4 and result.n_val == 1
+    epochs = [d for d in steps if d["kind"] == "epoch"]
+    for key in ("epoch", "step", "train_loss", "val_loss", "val_dice_pab", "val_dice_enamel",
+                "val_landmark_mm", "elapsed_s", "best"):
+        assert key in epochs[-1]
+    assert any(d["kind"] == "step" for d in steps)
+    model, card, sha = load_model(out)
+    assert card["training"]["best_epoch"] == result.best_epoch >= 1
+    assert card["validation"]["val_dice_pab"] == pytest.approx(result.best_metrics["val_dice_pab"])
+    assert card["arch_args"]["widths"] == [8, 16, 32] and card["canonical_spacing_mm"] == 0.2
+
+
+def test_should_stop_ends_training_and_leaves_a_loadable_checkpoint(phantoms, tmp_path):
+    calls = []
+
+    def stop() -> bool:
+        calls.append(1)
+        return len(calls) > 3
+
+    out = tmp_path / "stopped.pt"
+    result = train(phantoms, out, TrainConfig(epochs=50, **TINY), should_stop=stop)
+    assert result.stop_reason == "cancelled" and len(calls) == 4
+    assert result.epochs_run < 50
+    model, card, _ = load_model(out)
+    assert isinstance(model, LUNet) and card["training"]["best_epoch"] == result.best_epoch
+
+
+def test_fine_tuning_changes_the_weights_but_keeps_batchnorm_statistics(trained, phantoms, tmp_path):
+    init, _, _ = trained
+    before, _, init_sha = load_model(init)
+    out = tmp_path / "tuned.pt"
+    cfg = TrainConfig(epochs=1, init=str(init), **TINY)
+    result = train(phantoms, out, cfg)
+    after, card, _ = load_model(out)
+    assert card["training"]["fine_tuned_from"]["sha256"] == init_sha
+    assert result.best_epoch == 1
+    sb, sa = before.state_dict(), after.state_dict()
+    assert not torch.equal(sb["encoders.0.0.weight"], sa["encoders.0.0.weight"])
+    assert torch.equal(sb["encoders.0.1.running_mean"], sa["encoders.0.1.running_mean"])
+
+
+def test_same_seed_same_first_step_loss(phantoms, tmp_path):
+    def first_loss(seed: int) -> float:
+        steps: list[dict] = []
+        stop_after = iter(range(100))
+        train(phantoms, tmp_path / f"s{seed}.pt", TrainConfig(epochs=1, seed=seed, **TINY),
+              progress=steps.append, should_stop=lambda: next(stop_after) >= 1)
+        return [d for d in steps if d["kind"] == "step"][0]["train_loss"]
+
+    a, b, c = first_loss(3), first_loss(3), first_loss(4)
+    assert a == b
+    assert a != c
+
+
+def test_train_cli_reports_a_folder_without_annotations(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DentsegError, match="no annotated images found in"):
+        train_cli(tmp_path / "empty", tmp_path / "m.pt", epochs=1)
+    with pytest.raises(DentsegError, match="does not exist"):
+        train_cli(tmp_path / "missing", tmp_path / "m.pt", epochs=1)
+
+
+# --------------------------------------------------------------------------- data + augmentation
+
+
+def test_prepared_case_matches_the_annotation_on_the_canonical_grid(phantoms):
+    cases, warnings = load_cases(phantoms)
+    assert len(cases) == 5 and warnings == []
+    for case in cases:
+        assert case.image.shape == case.labels.shape and case.landmark_present.all()
+        assert set(np.unique(case.labels)) == {0, 1, 2}
+    # PAB area in mm2 survives the resampling (0.2 mm pixels)
+    ann = load_annotation(sorted(phantoms.glob("*.dentseg.json"))[0])
+    sr, sc = ann.pixel_spacing_mm
+    area_mm2 = ann.region("PAB").area * sr * sc
+    assert (cases[0].labels == 1).sum() * 0.04 == pytest.approx(area_mm2, rel=0.04)
+
+
+def test_horizontal_flip_keeps_anatomical_landmark_names():
+    case = generate_phantom(77)
+    prepared = prepare_case(case.image, case.annotation)
+    size = 160
+    plain = warp_case(prepared, crop_matrix(prepared.center, size), size)
+    flipped = warp_case(prepared, crop_matrix(prepared.center, size, flip=True), size)
+    np.testing.assert_allclose(flipped[0], plain[0][:, ::-1], atol=1e-5)
+    np.testing.assert_array_equal(flipped[1], plain[1][:, ::-1])
+    il, ip = LANDMARKS.index("CEJ_labial"), LANDMARKS.index("CEJ_palatal")
+    for img, lab, pts in (plain, flipped):
+        pab_x = np.nonzero(lab == 1)[1].mean()
+        # the palatal CEJ stays on the PAB's side, the labial one on the other side
+        assert abs(pts[ip, 0] - pab_x) < abs(pts[il, 0] - pab_x)
+    np.testing.assert_allclose(flipped[2][:, 0], size - 1 - plain[2][:, 0], atol=1e-4)
+    np.testing.assert_allclose(flipped[2][:, 1], plain[2][:, 1], atol=1e-4)
+
+
+def test_canonical_grid_round_trip_is_exact_on_a_ramp():
+    h, w = 120, 90
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    ramp = 0.5 * xx + 2.0 * yy
+    grid = CanonicalGrid(0.6, 0.75, 3, 4, 40, 60)
+    uv = np.stack(np.meshgrid(np.arange(40), np.arange(60)), -1)
+    xy = grid.to_original(uv)
+    inner = (xy[..., 0] > 4) & (xy[..., 0] < w - 5) & (xy[..., 1] > 4) & (xy[..., 1] < h - 5)
+    sampled = grid.sample(ramp)
+    np.testing.assert_allclose(sampled[inner], (0.5 * xy[..., 0] + 2.0 * xy[..., 1])[inner], atol=1e-3)
+    roi = grid.original_roi((h, w))
+    back = grid.restore(sampled[None], (h, w), roi, fill=np.array([0.0]))[0]
+    x0, y0, x1, y1 = roi
+    np.testing.assert_allclose(back[y0 + 3:y1 - 3, x0 + 3:x1 - 3], ramp[y0 + 3:y1 - 3, x0 + 3:x1 - 3], atol=1e-3)
+
+
+# --------------------------------------------------------------------------- landmarks
+
+
+def test_heatmap_decoding_is_sub_pixel():
+    ys, xs = np.mgrid[0:48, 0:64]
+    truth = [(10.3, 20.7), (40.8, 5.25), (60.0, 44.5)]
+    logits = np.stack([-((xs - x) ** 2 + (ys - y) ** 2) / (2 * 1.5 ** 2) for x, y in truth])
+    pts, conf = decode_heatmaps(logits)
+    np.testing.assert_allclose(pts, truth, atol=0.01)
+    assert (conf > 0.9).all()
+    flat = np.zeros((1, 48, 64))
+    assert decode_heatmaps(flat)[1][0] < 0.05
+
+
+def test_cej_far_from_the_enamel_end_is_replaced():
+    enamel = np.zeros((80, 80), np.float32)
+    enamel[40:70, 20:26] = 1  # labial wall of the cap (left)
+    enamel[40:70, 54:60] = 1  # palatal wall (right)
+    enamel[64:72, 20:60] = 1  # incisal part
+    pab = np.zeros_like(enamel)
+    pab[10:35, 62:72] = 1     # PAB on the right = palatal side
+    apex = (40.0, 2.0)
+    good = np.array([[23.0, 40.0], [57.0, 40.0], apex])
+    pts, src = reconcile_cej(good, np.ones(3), enamel, pab, spacing_mm=0.2)
+    assert src == {"CEJ_labial": "heatmap", "CEJ_palatal": "heatmap", "apex": "heatmap"}
+    bad = np.array([[23.0, 52.0], [57.0, 40.0], apex])  # labial CEJ 2.4 mm too low
+    pts, src = reconcile_cej(bad, np.ones(3), enamel, pab, spacing_mm=0.2)
+    assert src["CEJ_labial"] == "enamel_end" and src["CEJ_palatal"] == "heatmap"
+    np.testing.assert_allclose(pts[0], [22.5, 40.0], atol=0.6)
+
+
+# --------------------------------------------------------------------------- inference
+
+
+def test_segmenter_restores_to_the_original_grid(trained):
+    out, _, _ = trained
+    seg = Segmenter.load(out)
+    case = generate_phantom(901, "shifted")
+    res = seg.segment(case.image, spacing=case.annotation.pixel_spacing_mm)
+    h, w = case.image.pixels.shape
+    assert res.probs.shape == (3, h, w) and res.probs.dtype == np.float32
+    np.testing.assert_allclose(res.probs.sum(axis=0), 1.0, atol=1e-4)
+    assert res.spacing_used == case.annotation.pixel_spacing_mm and not res.spacing_assumed
+    x0, y0, x1, y1 = res.roi
+    assert 0 <= x0 <= x1 <= w and 0 <= y0 <= y1 <= h
+    assert set(res.landmarks) == set(LANDMARKS) == set(res.landmark_source)
+    assert all(0.0 <= c <= 1.0 for c in res.landmark_confidence.values())
+    # no spacing anywhere -> assumed default, flagged
+    bare = dataclasses.replace(case.image, spacing_mm=None)
+    assert seg.segment(bare).spacing_assumed
+
+
+def test_segmenter_survives_a_large_radiograph(trained, real_data):
+    out, _, _ = trained
+    image = load_image(real_data / "cephalogram" / "B1893L12.jpg")
+    res = Segmenter.load(out).segment(image)
+    assert res.probs.shape == (3, image.height, image.width) and res.spacing_assumed
+    assert np.isfinite(res.probs[:, ::97, ::97]).all()
+
+
+@pytest.mark.skipif(not bundled_model_path().is_file(),
+                    reason="resources/lunet.pt is not built yet (see docs/model.md for the command)")
+def test_bundled_model_segments_unseen_phantoms():
+    seg = Segmenter.load(None)
+    d_pab, d_en, errs = [], [], []
+    for seed in (90001, 90002):  # far from the training (1000+) and held-out (5000+) seeds
+        case = generate_phantom(seed)
+        ann = case.annotation
+        res = seg.segment(case.image, spacing=ann.pixel_spacing_mm)
+        labels = res.labels()
+        d_pab.append(dice(labels == 1, geometry_to_mask(ann.region("PAB"), labels.shape)))
+        d_en.append(dice(labels == 2, geometry_to_mask(ann.region("enamel"), labels.shape)))
+        sr, sc = ann.pixel_spacing_mm
+        for k in LANDMARKS:
+            dx = (res.landmarks[k][0] - ann.landmarks[k][0]) * sc
+            dy = (res.landmarks[k][1] - ann.landmarks[k][1]) * sr
+            errs.append(float(np.hypot(dx, dy)))
+    assert min(d_pab) > 0.85 and min(d_en) > 0.85, (d_pab, d_en)
+    assert max(errs) < 1.0, errs
+
+
+def test_plain_unet_trains_with_the_same_loop(phantoms, tmp_path):
+    out = tmp_path / "plain.pt"
+    train(phantoms, out, TrainConfig(epochs=1, arch="PlainUNet", **TINY))
+    model, card, _ = load_model(out)
+    assert isinstance(model, PlainUNet) and card["architecture"] == "PlainUNet"
