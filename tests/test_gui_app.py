@@ -386,8 +386,9 @@ class FakePredictor:
         name = Path(image.source).name
         ann = load_annotation(annotation_path_for(self.truth_dir / name))
         ann.provenance = {"source": "LU-Net prediction", "model": "fake-lunet",
-                          "model_sha256": "0" * 64, "regions": {"PAB": "LU-Net prediction",
-                                                                "enamel": "LU-Net prediction"}}
+                          "model_sha256": "0" * 64,
+                          "regions": {n: {"source": "model", "model": "fake-lunet"} for n in ann.regions},
+                          "landmarks": {n: {"source": "model", "model": "fake-lunet"} for n in ann.landmarks}}
         return SimpleNamespace(annotation=ann, segmentation=None, compensation=None, timings={})
 
 

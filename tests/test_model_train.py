@@ -15,7 +15,6 @@ import torch
 
 from dentseg_gui.core.annotation import LANDMARKS, load_annotation
 from dentseg_gui.core.errors import DentsegError
-from dentseg_gui.core.geometry import dice, geometry_to_mask
 from dentseg_gui.core.image_io import load_image
 from dentseg_gui.core.phantom import generate_phantom, write_phantom_set
 from dentseg_gui.model.augment import NO_AUGMENT, crop_matrix, warp_case
@@ -23,11 +22,12 @@ from dentseg_gui.model.dataset import CanonicalGrid, load_cases, prepare_case
 from dentseg_gui.model.inference import Segmenter
 from dentseg_gui.model.landmarks import decode_heatmaps, reconcile_cej
 from dentseg_gui.model.lunet import LUNet, PlainUNet
-from dentseg_gui.model.train import TrainConfig, train, train_cli
+from dentseg_gui.model.train import TrainConfig, held_out_metrics, train, train_cli
 from dentseg_gui.model.weights import load_model
 from dentseg_gui.resources import bundled_model_path
 
-TINY = dict(widths=(8, 16, 32), crop_size=64, batch_size=4, min_samples_per_epoch=8, progress_every=1)
+TINY = dict(widths=(8, 16, 32), crop_size=64, batch_size=4, min_samples_per_epoch=8, progress_every=1,
+            threads=1)  # one thread: tiny batches gain nothing from two, and lose much on a busy machine
 
 
 @pytest.fixture(scope="module")
@@ -225,23 +225,15 @@ def test_segmenter_survives_a_large_radiograph(trained, real_data):
 
 @pytest.mark.skipif(not bundled_model_path().is_file(),
                     reason="resources/lunet.pt is not built yet (see docs/model.md for the command)")
-def test_bundled_model_segments_unseen_phantoms():
-    seg = Segmenter.load(None)
-    d_pab, d_en, errs = [], [], []
-    for seed in (90001, 90002):  # far from the training (1000+) and held-out (5000+) seeds
-        case = generate_phantom(seed)
-        ann = case.annotation
-        res = seg.segment(case.image, spacing=ann.pixel_spacing_mm)
-        labels = res.labels()
-        d_pab.append(dice(labels == 1, geometry_to_mask(ann.region("PAB"), labels.shape)))
-        d_en.append(dice(labels == 2, geometry_to_mask(ann.region("enamel"), labels.shape)))
-        sr, sc = ann.pixel_spacing_mm
-        for k in LANDMARKS:
-            dx = (res.landmarks[k][0] - ann.landmarks[k][0]) * sc
-            dy = (res.landmarks[k][1] - ann.landmarks[k][1]) * sr
-            errs.append(float(np.hypot(dx, dy)))
-    assert min(d_pab) > 0.85 and min(d_en) > 0.85, (d_pab, d_en)
-    assert max(errs) < 1.0, errs
+def test_bundled_model_segments_unseen_phantoms(tmp_path):
+    # seeds far from the training (1000+) and held-out (5000+) sets
+    write_phantom_set(tmp_path, 2, seed=90001)
+    m = held_out_metrics(None, tmp_path)
+    # held-out means are 0.965 / 0.945 / 0.12 mm (model card); these floors leave room for one
+    # hard case without letting a broken model through
+    assert m["n_cases"] == 2
+    assert m["dice_pab_min"] > 0.9 and m["dice_enamel_min"] > 0.9, m
+    assert m["landmark_max_mm"] < 0.8, m
 
 
 def test_plain_unet_trains_with_the_same_loop(phantoms, tmp_path):

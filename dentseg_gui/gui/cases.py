@@ -238,19 +238,15 @@ def is_model_only(ann: Annotation) -> bool:
     with ``edited_by_hand`` true once a person changed a model output.
     """
     prov = ann.provenance or {}
-    whole_file_predicted = "prediction" in str(prov.get("source", "")).lower()  # `dentseg predict`
     items = []
     for kind, names in (("regions", [n for n, g in ann.regions.items() if not g.is_empty]),
                         ("landmarks", list(ann.landmarks))):
         table = prov.get(kind) if isinstance(prov.get(kind), dict) else {}
-        for n in names:
-            items.append(table.get(n, "model" if whole_file_predicted else None))
+        items.extend(table.get(n) for n in names)
     if not items:
         return False
 
     def from_model(p) -> bool:
-        if isinstance(p, str):
-            return "model" in p.lower() or "prediction" in p.lower()
         return (isinstance(p, dict) and p.get("source") == "model"
                 and not p.get("edited_by_hand") and not p.get("edited"))
 

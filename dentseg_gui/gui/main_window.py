@@ -777,8 +777,6 @@ class MainWindow(QMainWindow):
                     who = p.get("source", "?")
                     if p.get("edited_by_hand"):
                         who = "model, corrected"
-                elif isinstance(p, str):
-                    who = "model" if "prediction" in p.lower() else p
                 else:
                     who = "phantom truth" if prov.get("generator") else "hand"
                 src.append((n, who))

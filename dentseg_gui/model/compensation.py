@@ -65,7 +65,7 @@ class EdgeParams:
     jump_cost_mm: float = 0.002      # path cost per offset step between neighbours
     split_loss_cap: float = 20.0     # coarse split: max loss (nats) one profile can add
     split_jump_cost: float = 1.0     # coarse split: path cost (nats) per offset step
-    network_weight: float = 1.0      # weight of the network's probability against the image
+    network_weight: float = 2.0      # weight of the network's probability against the image
     vote_loss_cap_mm: float = 0.3   # local pass: max loss (mm of votes) one profile can add
     z_contrast: float = 3.0          # bone-soft contrast / noise needed to count as an edge
     min_support: float = 0.35        # fraction of samples that must show an edge

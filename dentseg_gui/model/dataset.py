@@ -19,6 +19,7 @@ few hundred cases stay in memory (~0.2 MB each) and training does no file I/O.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,8 +56,8 @@ class CanonicalGrid:
 
     fx: float
     fy: float
-    u0: int
-    v0: int
+    u0: float   # whole pixels, except the half-pixel-shifted second view of inference
+    v0: float
     width: int
     height: int
 
@@ -239,7 +240,6 @@ def find_annotated_cases(data_dir: str | Path) -> list[CaseFiles]:
 
 def _image_for(ann_path: Path) -> Path | None:
     """The image an annotation belongs to: its recorded path, else a same-stem image beside it."""
-    import json
     try:
         recorded = json.loads(ann_path.read_text(encoding="utf-8")).get("image", {}).get("path")
     except (OSError, ValueError, AttributeError):

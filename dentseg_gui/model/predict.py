@@ -181,8 +181,16 @@ class Predictor:
             "landmark_confidence": _jsonable(getattr(seg, "landmark_confidence", None)),
             "created": created,
             "dentseg_version": __version__,
-            "regions": {"PAB": SOURCE, "enamel": SOURCE},
         }
+        # per item, in the shape the GUI's CaseDocument stamps on predicted items,
+        # so a file from `dentseg predict` and one saved by the app read the same
+        stamp = {"source": "model", "model": prov["model"], "predicted_at": created}
+        prov["regions"] = {name: dict(stamp) for name in ("PAB", "enamel")}
+        sources = getattr(seg, "landmark_source", None) or {}
+        conf = getattr(seg, "landmark_confidence", None) or {}
+        prov["landmarks"] = {name: {**stamp, "via": sources.get(name, "heatmap"),
+                                    "confidence": _jsonable(conf.get(name))}
+                             for name in (getattr(seg, "landmarks", None) or {})}
         return {k: v for k, v in prov.items() if v is not None}
 
 
@@ -214,6 +222,8 @@ def predict_files(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike
                   progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> list[FileResult]:
     """Predict every image and write ``out_dir/<stem>.dentseg.json``; one result per input path.
 
+    ``model`` is a model file (None = bundled) or a ready ``Predictor`` (then its
+    own compensation setting is used and the network is not reloaded).
     A file that cannot be read or predicted gets ``FileResult.error`` (the
     others still run). A bad model raises ``ModelError`` before any file is
     touched. ``progress(done, total, name)`` is called before each file and

@@ -441,8 +441,8 @@ def train_cli(data_dir: str | Path, out: str | Path, epochs: int | None = None, 
 # --------------------------------------------------------------------------- held-out evaluation
 
 
-def held_out_metrics(model_path: str | Path, data_dir: str | Path) -> dict[str, Any]:
-    """Run the full ``Segmenter`` on every case of ``data_dir`` (original grids) and score it.
+def held_out_metrics(model_path: str | Path | None, data_dir: str | Path) -> dict[str, Any]:
+    """Run the full ``Segmenter`` (None = bundled model) on every case of ``data_dir`` and score it.
 
     Dice of the arg-max class maps against the annotation polygons rasterised on
     the original pixels, and the radial error (mm, anisotropic spacing honoured)
@@ -480,6 +480,7 @@ def held_out_metrics(model_path: str | Path, data_dir: str | Path) -> dict[str, 
         "landmark_mre_mm": float(np.mean(all_errs)) if all_errs else None,
         "landmark_mre_mm_per_landmark": {k: (float(np.mean(v)) if v else None) for k, v in errs.items()},
         "landmark_p90_mm": float(np.percentile(all_errs, 90)) if all_errs else None,
+        "landmark_max_mm": float(np.max(all_errs)) if all_errs else None,
         "segment_median_s": float(np.median(times)),
         "method": "Segmenter.segment on the whole original image; Dice of arg-max classes vs the "
                   "annotation rasterised on the original pixels (pixel-centre rule); landmark radial error in mm",
