@@ -95,6 +95,8 @@ def main(argv=None) -> int:
     print(f"| {lat['total']:.0f} | {lat['segment']:.0f} | {lat['regions']:.0f} | "
           f"{lat.get('compensation', 0):.0f} | {lat['measure']:.0f} |")
 
+    if args.n <= 0:  # latency only
+        return 0
     print(f"\nend-to-end accuracy on held-out phantoms (seeds {args.seed}..{args.seed + args.n - 1}), "
           "mean (max)\n")
     print("| style | compensation | n | Dice PAB | Dice enamel | HD95 PAB mm | palatal dist mm "
