@@ -1129,21 +1129,34 @@ class MainWindow(QMainWindow):
             overlay = None
         return item_for_document(self.document, overlay if overlay is not None and not overlay.isNull() else None)
 
-    def export_csv(self, path: Path | str | None = None, all_cases: bool = False) -> Path | None:
-        from .export import collect_items, write_csv_report
-        cur = self._current_item(with_overlay=False)
+    def _export_target(self, title: str, path, all_cases: bool, with_overlay: bool,
+                       stem_all: str, suffix: str, ext: str, file_filter: str):
+        """(items, skipped, path) for an export, asking for the path if none is given;
+        None when there is nothing to export or the user cancels."""
+        from .export import collect_items
+        cur = self._current_item(with_overlay=with_overlay)
         if all_cases:
             items, skipped = collect_items(self.cases.paths(), cur)
         else:
             items, skipped = ([cur] if cur else []), []
         if not items:
-            messages.show_info(self, "Export CSV", "There is no annotated case to export.")
+            messages.show_info(self, title, "There is no annotated case to export.")
             return None
         if path is None:
-            stem = "dentseg-measurements" if all_cases else f"{items[0].image_path.stem}-measurements"
-            path = self._ask_path("Export CSV", stem + ".csv", "CSV (*.csv)")
+            stem = stem_all if all_cases else f"{items[0].image_path.stem}{suffix}"
+            path = self._ask_path(title, stem + ext, file_filter)
             if path is None:
                 return None
+        return items, skipped, path
+
+    def export_csv(self, path: Path | str | None = None, all_cases: bool = False) -> Path | None:
+        from .export import write_csv_report
+        target = self._export_target("Export CSV", path, all_cases, with_overlay=False,
+                                     stem_all="dentseg-measurements", suffix="-measurements",
+                                     ext=".csv", file_filter="CSV (*.csv)")
+        if target is None:
+            return None
+        items, skipped, path = target
         try:
             out = write_csv_report(items, path)
         except (OSError, DentsegError) as exc:
@@ -1155,18 +1168,13 @@ class MainWindow(QMainWindow):
     def export_pdf(self, path: Path | str | None = None, all_cases: bool = False,
                    wait: bool = False) -> Path | None:
         """PDF report. One case: written at once. All cases: in a worker (images are read)."""
-        from .export import collect_items, write_pdf_items
-        cur = self._current_item()
-        items, skipped = (collect_items(self.cases.paths(), cur) if all_cases
-                          else (([cur] if cur else []), []))
-        if not items:
-            messages.show_info(self, "Export PDF", "There is no annotated case to export.")
+        from .export import write_pdf_items
+        target = self._export_target("Export PDF report", path, all_cases, with_overlay=True,
+                                     stem_all="dentseg-report", suffix="-report",
+                                     ext=".pdf", file_filter="PDF (*.pdf)")
+        if target is None:
             return None
-        if path is None:
-            stem = "dentseg-report" if all_cases else f"{items[0].image_path.stem}-report"
-            path = self._ask_path("Export PDF report", stem + ".pdf", "PDF (*.pdf)")
-            if path is None:
-                return None
+        items, skipped, path = target
         path = Path(path)
         if not all_cases or wait:
             try:
