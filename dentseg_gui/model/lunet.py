@@ -116,7 +116,40 @@ class PlainUNet(LUNet):
     skip_convs = False
 
 
-ARCHITECTURES: dict[str, type[LUNet]] = {cls.arch_name: cls for cls in (LUNet, PlainUNet)}
+class MonaiBasicUNet(nn.Module):
+    """MONAI's ``BasicUNet`` (2-D, default features) with LU-Net's two outputs, for the benchmark.
+
+    Optional: needs ``pip install monai --no-deps``. One output map of
+    classes + landmarks is split into (seg_logits, heatmap_logits) so the same
+    training loop, inference and weights files serve it.
+    """
+
+    arch_name = "MonaiBasicUNet"
+    display_name = "MONAI BasicUNet"
+    size_multiple = 16
+
+    def __init__(self, in_channels: int = 1, num_classes: int = len(CLASSES),
+                 num_landmarks: int = len(LANDMARK_NAMES)) -> None:
+        super().__init__()
+        try:
+            from monai.networks.nets import BasicUNet
+        except ImportError:
+            raise ValueError("MONAI is not installed (pip install monai --no-deps)") from None
+        self.in_channels, self.num_classes, self.num_landmarks = int(in_channels), int(num_classes), int(num_landmarks)
+        self.net = BasicUNet(spatial_dims=2, in_channels=self.in_channels,
+                             out_channels=self.num_classes + self.num_landmarks)
+
+    def constructor_args(self) -> dict[str, Any]:
+        return {"in_channels": self.in_channels, "num_classes": self.num_classes,
+                "num_landmarks": self.num_landmarks}
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        out = self.net(x)
+        return out[:, :self.num_classes], out[:, self.num_classes:]
+
+
+ARCHITECTURES: dict[str, type[nn.Module]] = {
+    cls.arch_name: cls for cls in (LUNet, PlainUNet, MonaiBasicUNet)}
 
 
 def build_model(arch: str, args: dict[str, Any]) -> LUNet:

@@ -202,7 +202,8 @@ def _initial_model(config: TrainConfig) -> tuple[LUNet, dict[str, Any] | None]:
     if not config.init:
         if config.arch not in ARCHITECTURES:
             raise TrainingError(f"unknown architecture {config.arch!r}; choose one of {', '.join(ARCHITECTURES)}")
-        return build_model(config.arch, {"widths": list(config.widths)}), None
+        args = {"widths": list(config.widths)} if issubclass(ARCHITECTURES[config.arch], LUNet) else {}
+        return build_model(config.arch, args), None
     from ..resources import bundled_model_path
 
     bundled = config.init == "bundled"
