@@ -53,6 +53,7 @@ from .atomic import atomic_write_bytes
 from .errors import DentsegError
 from .geometry import as_multipolygon
 from .image import SliceImage
+from .measurements import ToothFrame, apply_measurements
 
 STYLES = ("standard", "faint", "shifted", "demo")
 GENERATOR = "dentseg phantom"
@@ -397,17 +398,6 @@ def _tooth_geometry(t: _Tooth) -> dict[str, Any]:
     return {"tooth": tooth, "enamel": enamel, "pulp": pulp, "landmarks": landmarks}
 
 
-def _measured_axis(lm: dict[str, tuple[float, float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Origin and unit axes (y apical, x palatal) as the measurements define them."""
-    o = 0.5 * (np.asarray(lm["CEJ_labial"]) + np.asarray(lm["CEJ_palatal"]))
-    ap = np.asarray(lm["apex"])
-    y = (ap - o) / np.linalg.norm(ap - o)
-    x = np.array([y[1], -y[0]])
-    if np.dot(np.asarray(lm["CEJ_palatal"]) - o, x) < 0:
-        x = -x
-    return o, x, y
-
-
 def _bone_tooth_frame(t: _Tooth) -> dict[str, Any]:
     """Alveolar process next to the root (tooth frame): the labial plate outline,
     the palatal surface and the crests. Returns point lists to be joined with the
@@ -489,7 +479,9 @@ def _build_anatomy(p: _Params) -> dict[str, Any]:
     t = _Tooth(p)
     tg = _tooth_geometry(t)
     lm_t = tg["landmarks"]
-    _, x_t, y_t = _measured_axis(lm_t)
+    # the axis exactly as the measurements define it (points already in mm: unit spacing)
+    frame_t = ToothFrame.from_landmarks(lm_t, (1.0, 1.0))
+    x_t, y_t = frame_t.ex, frame_t.ey
     phi = math.atan2(y_t[0], y_t[1])                    # measured axis vs the v axis
     fr = _Frame(math.radians(p.tilt_deg) - phi)         # so the measured tilt is tilt_deg
 
@@ -964,22 +956,13 @@ def generate_phantom(seed: int, style: str = "standard") -> PhantomCase:
             "faint_palatal_cortex": bool(p.faint),
         }},
     )
-    ann = _with_measurements(Annotation.from_json_dict(ann.to_json_dict(), source=name))
+    # measured on the JSON-round-tripped geometry, so the stored values match a reader's
+    ann = apply_measurements(Annotation.from_json_dict(ann.to_json_dict(), source=name))
     params = {"tilt_deg": p.tilt_deg, "root_len_mm": p.root_len, "crown_len_mm": p.crown_len,
               "spacing_mm": pl.spacing, "facing": facing, "bits": bits,
               "pab_thickness_mm": p.pab_t, "pdl_mm": p.pdl}
     return PhantomCase(image=image, annotation=ann, palatal_boundary=boundary_px,
                        faint=bool(p.faint), params=params)
-
-
-def _with_measurements(ann: Annotation) -> Annotation:
-    """Fill measurements when the measurement module is available (computed on the
-    JSON-round-tripped geometry, so they match what a reader re-measures)."""
-    try:
-        from .measurements import apply_measurements
-    except ImportError:
-        return ann
-    return apply_measurements(ann)
 
 
 def write_phantom_set(out_dir: str | os.PathLike, n: int, seed: int = 0,
