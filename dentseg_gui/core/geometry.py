@@ -43,6 +43,14 @@ def as_multipolygon(geom: BaseGeometry | None) -> MultiPolygon:
     return MultiPolygon(polys)
 
 
+def largest_polygon(region: BaseGeometry | None) -> Polygon | None:
+    """The biggest part of a region (the PAB is one piece of bone; specks are noise)."""
+    mp = as_multipolygon(region)
+    if mp.is_empty:
+        return None
+    return max(mp.geoms, key=lambda p: p.area)
+
+
 # --------------------------------------------------------------------------- masks
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import shapely
 from shapely.geometry import LinearRing, LineString, MultiPolygon, Polygon
 
-from .geometry import as_multipolygon
+from .geometry import as_multipolygon, largest_polygon
 from .measurements import FrameError, ToothFrame
 
 # Vertices within this distance (mm, along the long axis) of the most coronal /
@@ -34,14 +34,6 @@ _CREST_TOP_MAX_MM = 2.0
 
 
 # --------------------------------------------------------------------------- extraction
-
-
-def largest_polygon(region: MultiPolygon | Polygon | None) -> Polygon | None:
-    """The biggest part of a region (the PAB is one piece of bone; specks are noise)."""
-    mp = as_multipolygon(region)
-    if mp.is_empty:
-        return None
-    return max(mp.geoms, key=lambda p: p.area)
 
 
 def extract_palatal_boundary(pab: MultiPolygon | Polygon | None,

@@ -51,7 +51,7 @@ from shapely.geometry.base import BaseGeometry
 from .annotation import Annotation, save_annotation
 from .atomic import atomic_write_bytes
 from .errors import DentsegError
-from .geometry import as_multipolygon
+from .geometry import as_multipolygon, largest_polygon
 from .image import SliceImage
 from .measurements import ToothFrame, apply_measurements
 
@@ -334,15 +334,8 @@ def _polygon(pts: np.ndarray) -> Polygon:
     keep[1:] = np.any(np.abs(np.diff(pts, axis=0)) > 1e-9, axis=1)
     poly = Polygon(pts[keep])
     if not poly.is_valid:
-        poly = _largest(shapely.make_valid(poly))
+        poly = largest_polygon(shapely.make_valid(poly)) or Polygon()
     return poly
-
-
-def _largest(g: BaseGeometry) -> Polygon:
-    mp = as_multipolygon(g)
-    if mp.is_empty:
-        return Polygon()
-    return max(mp.geoms, key=lambda q: q.area)
 
 
 def _tooth_geometry(t: _Tooth) -> dict[str, Any]:
@@ -625,7 +618,7 @@ def _soft_tissue(p: _Params, t: _Tooth, fr: _Frame, tooth: Polygon, bone: Polygo
         dx = x_pal + overjet - float(np.min(near_top[:, 0]))
         dy = y_contact - l_top[1]
         ltooth, lenamel, lpulp = (affinity.translate(g, dx, dy) for g in (ltooth, lenamel, lpulp))
-        ltooth = _largest(ltooth.difference(tooth.buffer(0.15)))
+        ltooth = largest_polygon(ltooth.difference(tooth.buffer(0.15))) or Polygon()
         lenamel = lenamel.intersection(ltooth)
         lpulp = lpulp.intersection(ltooth)
         extra_teeth.append((ltooth, lenamel, lpulp))

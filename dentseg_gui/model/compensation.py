@@ -42,9 +42,9 @@ import cv2
 import numpy as np
 from shapely.geometry import LineString, MultiPolygon
 
-from ..core.geometry import as_multipolygon, geometry_to_mask
+from ..core.geometry import as_multipolygon, geometry_to_mask, largest_polygon
 from ..core.measurements import FrameError, ToothFrame
-from ..core.palatal_boundary import (arc_length, extract_palatal_boundary, largest_polygon,
+from ..core.palatal_boundary import (arc_length, extract_palatal_boundary,
                                      outward_normals, replace_palatal_boundary, resample_curve)
 
 
