@@ -371,12 +371,22 @@ def _two_level_split(prof: np.ndarray, use: np.ndarray, offs: np.ndarray, noise:
 
 
 def _masked_percentile(values: np.ndarray, mask: np.ndarray, q: float) -> np.ndarray:
-    """Row-wise percentile of ``values`` where ``mask`` (NaN for rows with no sample)."""
-    v = np.where(mask, values, np.nan)
+    """Row-wise percentile of ``values`` where ``mask`` (NaN for rows with no sample).
+
+    numpy's default (linear) percentile, vectorised over the rows.
+    """
+    v = np.sort(np.where(mask, values, np.inf), axis=1)
+    cnt = mask.sum(axis=1)
     out = np.full(len(values), np.nan)
-    has = mask.any(axis=1)
+    has = cnt > 0
     if has.any():
-        out[has] = np.nanpercentile(v[has], q, axis=1)
+        pos = q / 100.0 * (cnt[has] - 1)
+        lo = np.floor(pos).astype(int)
+        hi = np.minimum(lo + 1, cnt[has] - 1)
+        rows = v[has]
+        r = np.arange(len(rows))
+        frac = pos - lo
+        out[has] = rows[r, lo] * (1 - frac) + rows[r, hi] * frac
     return out
 
 
@@ -458,21 +468,19 @@ def _inner_limit(bone: np.ndarray, xs: np.ndarray, ys: np.ndarray, offs: np.ndar
 def _best_path(score: np.ndarray, max_jump: int, jump_cost: float) -> np.ndarray:
     """Offset index per sample maximising total score minus jump costs (|jump| <= max_jump)."""
     n, k = score.shape
-    acc = score[0].copy()
+    jumps = np.arange(-max_jump, max_jump + 1)
+    cost = (jump_cost * np.abs(jumps))[:, None]
+    # candidate source index for target index t and jump j: t - j (out of range -> -inf)
+    src = np.arange(k)[None, :] - jumps[:, None]                 # (2J+1, k)
+    ok = (src >= 0) & (src < k)
+    src_c = np.clip(src, 0, k - 1)
+    acc = score[0].astype(float)
     back = np.zeros((n, k), np.int32)
-    idx = np.arange(k)
     for i in range(1, n):
-        best = np.full(k, -np.inf)
-        arg = np.zeros(k, np.int32)
-        for j in range(-max_jump, max_jump + 1):
-            src = idx - j
-            ok = (src >= 0) & (src < k)
-            cand = np.full(k, -np.inf)
-            cand[ok] = acc[src[ok]] - jump_cost * abs(j)
-            better = cand > best
-            best[better] = cand[better]
-            arg[better] = src[better]
-        acc = best + score[i]
+        cand = np.where(ok, acc[src_c] - cost, -np.inf)
+        best_j = np.argmax(cand, axis=0)                         # first best jump, in jump order
+        arg = src_c[best_j, np.arange(k)]
+        acc = cand[best_j, np.arange(k)] + score[i]
         back[i] = arg
     path = np.zeros(n, np.int32)
     path[-1] = int(np.argmax(acc))
