@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--epochs", type=int, default=None)
     tr.add_argument("--init", default=None, help="model file to fine-tune from, or 'bundled'")
     tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--augment", choices=("basic", "robust"), default="basic",
+                    help="augmentation preset: basic (the bundled model's first stage) or robust "
+                         "(wider contrast/noise/blur, coarse-scan simulation, shading; its second stage)")
 
     ev = sub.add_parser("evaluate", help="Dice, HD95, landmark error and measurement error")
     ev.add_argument("pred_dir", type=Path)
@@ -95,7 +98,8 @@ def _run(args: argparse.Namespace) -> int:
                            compensation=not args.no_compensation)
     if args.command == "train":
         from .model.train import train_cli
-        return train_cli(args.dir, args.out, epochs=args.epochs, init=args.init, seed=args.seed)
+        return train_cli(args.dir, args.out, epochs=args.epochs, init=args.init, seed=args.seed,
+                         augment=args.augment)
     if args.command == "evaluate":
         from .model.evaluate import evaluate_cli
         return evaluate_cli(args.pred_dir, args.truth_dir, json_path=args.json)

@@ -35,6 +35,29 @@ class AugmentConfig:
     noise_std: tuple[float, float] = (0.0, 0.06)
     blur_p: float = 0.35
     blur_sigma: tuple[float, float] = (0.3, 1.2)
+    # robustness to scanners and protocols unlike the training set (0 = off; each draws
+    # random numbers only when on, so a config with them off replays the old streams)
+    lowres_p: float = 0.0                # simulate a coarser scan: shrink then re-enlarge
+    lowres_factor: tuple[float, float] = (1.0, 1.0)
+    shading_p: float = 0.0               # smooth low-frequency shading (cupping, beam hardening)
+    shading_amp: float = 0.0
+    clip_p: float = 0.0                  # a narrower display window: saturate the ends
+    clip_frac: float = 0.0
+
+
+#: the augmentation that trained "LU-Net phantom v1" (stage 1 of the bundled recipe)
+BASIC_AUGMENT = AugmentConfig()
+
+#: stage 2 of the bundled recipe: wider intensity, blur and noise ranges plus coarse-scan
+#: simulation, shading and window clipping, so that spacings down to 0.5 mm, other windows
+#: and noisier scanners still segment (docs/model.md, "robustness")
+ROBUST_AUGMENT = AugmentConfig(
+    scale=(0.8, 1.25), gamma=(0.5, 2.0), contrast=(0.65, 1.5), brightness=0.15,
+    noise_std=(0.0, 0.1), blur_p=0.4, blur_sigma=(0.3, 2.0),
+    lowres_p=0.3, lowres_factor=(1.3, 2.6), shading_p=0.3, shading_amp=0.15,
+    clip_p=0.2, clip_frac=0.15)
+
+AUGMENT_PRESETS = {"basic": BASIC_AUGMENT, "robust": ROBUST_AUGMENT}
 
 
 NO_AUGMENT = AugmentConfig(flip_p=0.0, rotate_deg=0.0, scale=(1.0, 1.0), shift_frac=0.0,
@@ -79,12 +102,29 @@ def augment_intensity(img: np.ndarray, rng: np.random.Generator, cfg: AugmentCon
     g = math.exp(rng.uniform(math.log(cfg.gamma[0]), math.log(cfg.gamma[1])))
     out = out ** g
     out = (out - 0.5) * rng.uniform(*cfg.contrast) + 0.5 + rng.uniform(-cfg.brightness, cfg.brightness)
+    if cfg.shading_p > 0 and rng.random() < cfg.shading_p:
+        out = out + _shading(out.shape, rng, cfg.shading_amp)
+    if cfg.clip_p > 0 and rng.random() < cfg.clip_p:
+        lo, hi = rng.uniform(0.0, cfg.clip_frac, size=2)
+        out = (np.clip(out, lo, 1.0 - hi) - lo) / max(1.0 - hi - lo, 1e-3)
+    if cfg.lowres_p > 0 and rng.random() < cfg.lowres_p:
+        f = rng.uniform(*cfg.lowres_factor)
+        h, w = out.shape
+        small = cv2.resize(out.astype(np.float32), (max(2, round(w / f)), max(2, round(h / f))),
+                           interpolation=cv2.INTER_AREA)
+        out = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
     if cfg.blur_p > 0 and rng.random() < cfg.blur_p:
         out = cv2.GaussianBlur(out, (0, 0), sigmaX=rng.uniform(*cfg.blur_sigma))
     std = rng.uniform(*cfg.noise_std)
     if std > 0:
         out = out + rng.normal(0.0, std, size=out.shape).astype(np.float32)
     return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def _shading(shape: tuple[int, int], rng: np.random.Generator, amp: float) -> np.ndarray:
+    """A smooth random field in [-amp, amp]: a bilinear-enlarged 3x3 grid of random levels."""
+    coarse = rng.uniform(-amp, amp, size=(3, 3)).astype(np.float32)
+    return cv2.resize(coarse, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
 
 
 def training_sample(case: PreparedCase, rng: np.random.Generator, crop_size: int,

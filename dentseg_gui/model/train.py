@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from ..core.errors import DentsegError, ModelError
-from .augment import AugmentConfig, training_sample
+from .augment import AUGMENT_PRESETS, AugmentConfig, training_sample
 from .dataset import CANONICAL_SPACING_MM, PreparedCase, load_cases
 from .lunet import ARCHITECTURES, LUNet, build_model, freeze_batchnorm, soft_argmax
 from .weights import load_model, read_card, save_model, sha256_of, write_card
@@ -412,13 +412,20 @@ def _jsonable(obj: Any) -> Any:
 
 
 def train_cli(data_dir: str | Path, out: str | Path, epochs: int | None = None, init: str | None = None,
-              seed: int = 0) -> int:
-    """``dentseg train DIR --out MODEL [--epochs N] [--init MODEL|bundled] [--seed S]``: one line per epoch."""
+              seed: int = 0, augment: str = "basic") -> int:
+    """``dentseg train DIR --out MODEL [--epochs N] [--init MODEL|bundled] [--seed S] [--augment basic|robust]``.
+
+    One line per epoch.
+    """
+    if augment not in AUGMENT_PRESETS:
+        raise TrainingError(f"unknown augmentation {augment!r}; choose one of {', '.join(AUGMENT_PRESETS)}")
     command = "dentseg train " + " ".join(shlex.quote(str(a)) for a in (
         [data_dir, "--out", out] + (["--epochs", epochs] if epochs is not None else [])
-        + (["--init", init] if init else []) + ["--seed", seed]))
+        + (["--init", init] if init else []) + ["--seed", seed]
+        + (["--augment", augment] if augment != "basic" else [])))
     n_epochs = epochs if epochs is not None else (DEFAULT_FINETUNE_EPOCHS if init else DEFAULT_EPOCHS)
-    config = TrainConfig(epochs=n_epochs, init=init, seed=seed, command=command)
+    config = TrainConfig(epochs=n_epochs, init=init, seed=seed, command=command,
+                         augment=AUGMENT_PRESETS[augment])
 
     def show(d: dict) -> None:
         if d["kind"] != "epoch":
