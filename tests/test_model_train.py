@@ -17,7 +17,8 @@ from dentseg_gui.core.annotation import LANDMARKS, load_annotation
 from dentseg_gui.core.errors import DentsegError
 from dentseg_gui.core.image_io import load_image
 from dentseg_gui.core.phantom import generate_phantom, write_phantom_set
-from dentseg_gui.model.augment import NO_AUGMENT, crop_matrix, warp_case
+from dentseg_gui.model.augment import (BASIC_AUGMENT, NO_AUGMENT, ROBUST_AUGMENT, AugmentConfig,
+                                       augment_intensity, crop_matrix, warp_case)
 from dentseg_gui.model.dataset import CanonicalGrid, load_cases, prepare_case
 from dentseg_gui.model.inference import Segmenter
 from dentseg_gui.model.landmarks import decode_heatmaps, reconcile_cej
@@ -147,6 +148,40 @@ def test_horizontal_flip_keeps_anatomical_landmark_names():
     np.testing.assert_allclose(flipped[2][:, 1], plain[2][:, 1], atol=1e-4)
 
 
+def test_basic_augmentation_replays_the_random_stream_of_the_bundled_models_first_stage():
+    # the robustness operations are off in BASIC_AUGMENT and must not draw random numbers,
+    # or stage 1 of the bundled recipe would no longer reproduce
+    img = np.random.default_rng(1).random((64, 64)).astype(np.float32)
+    off = AugmentConfig(lowres_factor=(2.0, 2.0), shading_amp=0.5, clip_frac=0.3)  # p = 0: still off
+    r1, r2 = np.random.default_rng(5), np.random.default_rng(5)
+    np.testing.assert_array_equal(augment_intensity(img, r1, BASIC_AUGMENT), augment_intensity(img, r2, off))
+    assert r1.random() == r2.random()
+
+
+def test_robust_augmentation_operations_do_what_they_say():
+    quiet = dict(gamma=(1.0, 1.0), contrast=(1.0, 1.0), brightness=0.0, noise_std=(0.0, 0.0), blur_p=0.0)
+    yy, xx = np.mgrid[0:64, 0:64]
+    checker = (((xx + yy) % 2) * 0.8 + 0.1).astype(np.float32)
+    rng = np.random.default_rng(0)
+    coarse = augment_intensity(checker, rng, AugmentConfig(lowres_p=1.0, lowres_factor=(2.0, 2.0), **quiet))
+    assert coarse.std() < 0.1 * checker.std()          # one-pixel detail is gone, as on a coarser scan
+    ramp = (xx / 63.0).astype(np.float32)
+    clipped = augment_intensity(ramp, rng, AugmentConfig(clip_p=1.0, clip_frac=0.3, **quiet))
+    saturated = lambda a: ((a == 0.0) | (a == 1.0)).mean()  # noqa: E731
+    assert clipped.min() == 0.0 and clipped.max() == 1.0 and saturated(clipped) > 2 * saturated(ramp)
+    flat = np.full((64, 64), 0.5, np.float32)
+    shaded = augment_intensity(flat, rng, AugmentConfig(shading_p=1.0, shading_amp=0.15, **quiet))
+    assert 0.0 < np.abs(shaded - 0.5).max() <= 0.2 and np.abs(np.diff(shaded, axis=1)).max() < 0.02  # smooth
+    for seed in range(20):  # every robust sample stays a valid [0, 1] image
+        out = augment_intensity(checker, np.random.default_rng(seed), ROBUST_AUGMENT)
+        assert out.dtype == np.float32 and 0.0 <= out.min() and out.max() <= 1.0
+
+
+def test_train_cli_rejects_an_unknown_augmentation(tmp_path):
+    with pytest.raises(DentsegError, match="unknown augmentation 'wild'"):
+        train_cli(tmp_path, tmp_path / "m.pt", epochs=1, augment="wild")
+
+
 def test_canonical_grid_round_trip_is_exact_on_a_ramp():
     h, w = 120, 90
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -213,6 +248,44 @@ def test_segmenter_restores_to_the_original_grid(trained):
     # no spacing anywhere -> assumed default, flagged
     bare = dataclasses.replace(case.image, spacing_mm=None)
     assert seg.segment(bare).spacing_assumed
+
+
+def test_second_view_window_covers_the_region_of_interest_half_a_pixel_shifted(trained):
+    seg = Segmenter.load(trained[0])
+    grid = CanonicalGrid(0.77, 0.6, 0, 0, 304, 240)
+    roi = (37, 52, 201, 333)
+    win = seg._shifted_window(grid, roi)
+    assert (win.u0 - grid.u0) % 1 == 0.5 and (win.v0 - grid.v0) % 1 == 0.5
+    assert win.width % seg._multiple == 0 and win.height % seg._multiple == 0
+    x0, y0, x1, y1 = win.original_roi((10_000, 10_000))
+    assert x0 <= roi[0] and y0 <= roi[1] and x1 >= roi[2] and y1 >= roi[3]
+    assert win.width * win.height < grid.width * grid.height   # smaller than the whole slice
+
+
+def test_calibration_weights_from_the_card_move_the_class_boundary(trained, tmp_path):
+    import shutil
+
+    from dentseg_gui.model.calibration import apply_class_weights, record_calibration
+    from dentseg_gui.model.weights import card_path_for, read_card
+
+    p = np.array([[[0.5, 0.2]], [[0.1, 0.3]], [[0.4, 0.5]]], np.float32)   # (3, 1, 2)
+    q = apply_class_weights(p, np.array([1.0, 1.0, 0.5]))
+    np.testing.assert_allclose(q.sum(axis=0), 1.0, rtol=1e-6)
+    assert np.argmax(p, 0).tolist() == [[0, 2]] and np.argmax(q, 0).tolist() == [[0, 1]]
+
+    model = tmp_path / "m.pt"
+    shutil.copy(trained[0], model)
+    shutil.copy(card_path_for(trained[0]), card_path_for(model))
+    entry = record_calibration(model, n=2, seed=8000)
+    assert read_card(model)["calibration"] == entry and len(entry["class_weights"]) == 3
+    assert sum(entry["dice_after"].values()) >= sum(entry["dice_before"].values())   # best of a grid holding 1, 1
+    seg = Segmenter.load(model)
+    np.testing.assert_allclose(seg.class_weights, entry["class_weights"])
+    case = generate_phantom(8000)
+    calibrated = seg.segment(case.image, spacing=case.annotation.pixel_spacing_mm).probs
+    seg.class_weights = None
+    raw = seg.segment(case.image, spacing=case.annotation.pixel_spacing_mm).probs
+    np.testing.assert_allclose(calibrated, apply_class_weights(raw, np.array(entry["class_weights"])), atol=1e-5)
 
 
 def test_segmenter_survives_a_large_radiograph(trained, real_data):

@@ -44,10 +44,11 @@ import torch
 from ..core.annotation import LANDMARKS
 from ..core.errors import DentsegError, ModelError
 from ..core.image import SliceImage
+from .calibration import apply_class_weights
 from .dataset import CANONICAL_SPACING_MM, CanonicalGrid, grid_around, resolve_spacing
 from .landmarks import decode_heatmaps, reconcile_cej
 from .lunet import CLASSES, LUNet, fuse_batchnorm
-from .weights import load_model
+from .weights import card_path_for, load_model
 
 #: Largest side (grid pixels) of the whole-slice pass; beyond it the pass runs coarser.
 COARSE_MAX_SIDE = 640
@@ -84,7 +85,7 @@ class SegmentationResult:
 class Segmenter:
     """A loaded, verified LU-Net ready to segment slices. Create with ``Segmenter.load``."""
 
-    _cache: dict[tuple[str, int, int], "Segmenter"] = {}
+    _cache: dict[tuple[str, int, int, int], "Segmenter"] = {}
     _cache_lock = threading.Lock()
 
     def __init__(self, model: LUNet, card: dict[str, Any], sha256: str, path: Path) -> None:
@@ -100,16 +101,23 @@ class Segmenter:
         self._net = self._net.to(memory_format=self._memory_format)
         self._multiple = model.size_multiple
         self._lock = threading.Lock()
-        #: average with a second, mirrored and half-pixel-shifted view (2x the network time)
+        #: average with a second, mirrored and half-pixel-shifted view of the region of interest
         self.flip_averaging = True
+        #: context (mm) around the region of interest that the second view also sees
+        self.second_view_context_mm = 0.0
+        #: per-class probability weights fitted after training (model card ``calibration``;
+        #: ``model.calibration``), applied before the arg-max; None = raw network probabilities
+        weights = (card.get("calibration") or {}).get("class_weights")
+        self.class_weights = (np.asarray(weights, np.float32)
+                              if weights is not None and len(weights) == len(CLASSES) else None)
 
     # ------------------------------------------------------------------ loading
     @classmethod
     def load(cls, path: str | Path | None = None) -> "Segmenter":
         """Load a model file (None = the bundled LU-Net), verified against its model card.
 
-        Cached by path and modification time: a retrained file is picked up, an
-        unchanged one is not read twice. Raises ``ModelError`` with a clear message.
+        Cached by path and modification time (of the file and its card): a retrained
+        or re-calibrated file is picked up, an unchanged one is not read twice. Raises ``ModelError`` with a clear message.
         """
         from ..resources import bundled_model_path
 
@@ -122,7 +130,9 @@ class Segmenter:
                 raise ModelError(f"the bundled LU-Net model is missing ({p}); reinstall DentSeg or "
                                  "choose a model file") from None
             raise ModelError(f"model file {p} not found; choose an existing .pt model file") from None
-        key = (str(p.resolve()), st.st_mtime_ns, st.st_size)
+        card_file = card_path_for(p)
+        card_mtime = card_file.stat().st_mtime_ns if card_file.exists() else 0
+        key = (str(p.resolve()), st.st_mtime_ns, st.st_size, card_mtime)   # a re-calibrated card counts
         with cls._cache_lock:
             hit = cls._cache.get(key)
         if hit is not None:
@@ -183,7 +193,7 @@ class Segmenter:
             # the image mirrored (labels are anatomical, so no channel swap); outputs mirrored
             # back and averaged in the original grid - held-out phantoms: enamel Dice
             # 0.938 -> 0.945, MRE 0.129 -> 0.122 mm
-            g2 = self._shifted_window(grid, roi)
+            g2 = self._shifted_window(grid, roi, context_px=self.second_view_context_mm / grid_mm)
             probs2, heat2 = self._run(g2.sample(norm), stop, mirrored=True)
             if _structure_box(probs2, margin_px=margin) is not None:
                 pts2, conf2 = decode_heatmaps(heat2)
@@ -195,6 +205,8 @@ class Segmenter:
                 probs = grid.restore(probs_g, shape, roi, fill)
         else:
             probs = grid.restore(probs_g, shape, roi or (0, 0, 0, 0), fill)
+        if self.class_weights is not None:
+            probs = apply_class_weights(probs, self.class_weights)
         final, source = reconcile_cej(grid.to_grid(orig), conf, probs_g[CLASSES.index("enamel")],
                                       probs_g[CLASSES.index("PAB")], grid_mm)
         orig = grid.to_original(final)
@@ -205,9 +217,13 @@ class Segmenter:
             roi=roi or (0, 0, 0, 0), spacing_used=spacing_used, spacing_assumed=assumed,
             landmark_source=source)
 
-    def _shifted_window(self, grid: CanonicalGrid, roi: tuple[int, int, int, int]) -> CanonicalGrid:
-        """The part of ``grid``, shifted by half a pixel, that covers the original-pixel ``roi``."""
+    def _shifted_window(self, grid: CanonicalGrid, roi: tuple[int, int, int, int],
+                        context_px: float = 0.0) -> CanonicalGrid:
+        """The part of ``grid``, shifted by half a pixel, that covers the original-pixel ``roi``
+        plus ``context_px`` grid pixels of context (never beyond the grid itself)."""
         corners = grid.to_grid(np.array([[roi[0] - 0.5, roi[1] - 0.5], [roi[2] - 0.5, roi[3] - 0.5]]))
+        corners[0] = np.maximum(corners[0] - context_px, -0.5)
+        corners[1] = np.minimum(corners[1] + context_px, [grid.width - 0.5, grid.height - 0.5])
         u0 = math.floor(corners[0, 0] - 0.5) - 1
         v0 = math.floor(corners[0, 1] - 0.5) - 1
         w = self._padded(math.ceil(corners[1, 0] + 0.5) + 1 - u0)

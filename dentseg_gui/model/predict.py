@@ -175,6 +175,7 @@ class Predictor:
             "source": SOURCE,
             "model": getattr(seg_model, "name", "LU-Net"),
             "model_sha256": getattr(seg_model, "sha256", None),
+            "class_weights": _jsonable(getattr(seg_model, "class_weights", None)),
             "compensation": comp_info,
             "spacing_assumed": bool(getattr(seg, "spacing_assumed", False)),
             "landmark_source": _jsonable(getattr(seg, "landmark_source", None)),
