@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import shapely
@@ -12,7 +14,7 @@ from dentseg_gui.core.measurements import ToothFrame
 from dentseg_gui.core.palatal_boundary import (curve_from_handles, extract_palatal_boundary,
                                                replace_palatal_boundary, resample_curve, smooth_curve)
 from dentseg_gui.core.phantom import generate_phantom
-from dentseg_gui.model.compensation import compensate, offset_palatal_boundary, snap_curve_to_edge
+from dentseg_gui.model.compensation import DEFAULT_PARAMS, compensate, offset_palatal_boundary, snap_curve_to_edge
 from dentseg_gui.model.evaluate import curve_distance
 
 
@@ -147,6 +149,19 @@ def test_compensation_leaves_a_correct_boundary_nearly_unchanged(seed):
     assert res.moved_mm < 0.06
     assert _dist(res.region, a, c) < 0.06
     assert res.region.symmetric_difference(a.regions["PAB"]).area < 0.05 * a.regions["PAB"].area
+
+
+@pytest.mark.parametrize("seed", [20, 22, 29])
+def test_a_boundary_already_on_the_edge_is_returned_untouched(seed):
+    # the correction found for the exact boundary is below min_move_mm: the outline is not
+    # rebuilt (a rebuild alone would re-pixelate it and could only cost Dice)
+    c, a, sp = _case(seed, "standard")
+    res = compensate(c.image.normalized(), a.regions["PAB"], a.landmarks, sp)
+    assert not res.applied and "already on the edge" in res.note, res.note
+    assert res.region.equals(as_multipolygon(a.regions["PAB"])) and res.moved_mm == 0.0
+    nudged = compensate(c.image.normalized(), a.regions["PAB"], a.landmarks, sp,
+                        params=dataclasses.replace(DEFAULT_PARAMS, min_move_mm=0.0))
+    assert nudged.applied and not nudged.region.equals(as_multipolygon(a.regions["PAB"]))
 
 
 def test_no_edge_evidence_means_no_change():
