@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from ..core.errors import DentsegError, ModelError
+from ..core.errors import DentsegError
 from ..core.geometry import dice, geometry_to_mask
 from ..core.phantom import generate_phantom
-from .weights import read_card, sha256_of, write_card
+from .weights import card_to_update, write_card
 
 CALIBRATION_SEED = 8000
 #: candidate weights per class (PAB, enamel); background stays 1
@@ -86,11 +86,7 @@ def fit_class_weights(model_path: str | Path | None, n: int = 40, seed: int = CA
 
 def record_calibration(model_path: str | Path, n: int = 40, seed: int = CALIBRATION_SEED) -> dict[str, Any]:
     """Fit the class weights and write them into the model card (the weights file is untouched)."""
-    card = read_card(model_path)
-    if card is None:
-        raise ModelError(f"model file {Path(model_path).name} has no model card to record a calibration in")
-    if card.get("sha256") != sha256_of(model_path):
-        raise ModelError(f"model file {Path(model_path).name} is corrupt: its sha256 does not match its model card")
+    card = card_to_update(model_path, "a calibration")
     entry = fit_class_weights(model_path, n=n, seed=seed)
     card["calibration"] = entry
     write_card(model_path, card)

@@ -42,7 +42,7 @@ from ..core.errors import DentsegError, ModelError
 from .augment import AUGMENT_PRESETS, AugmentConfig, training_sample
 from .dataset import CANONICAL_SPACING_MM, PreparedCase, load_cases
 from .lunet import ARCHITECTURES, LUNet, build_model, freeze_batchnorm, soft_argmax
-from .weights import load_model, read_card, save_model, sha256_of, write_card
+from .weights import card_to_update, load_model, save_model, write_card
 
 #: Epochs of a fresh training run when none are given (the bundled model's recipe).
 DEFAULT_EPOCHS = 40
@@ -497,11 +497,7 @@ def held_out_metrics(model_path: str | Path | None, data_dir: str | Path) -> dic
 
 def record_held_out(model_path: str | Path, data_dir: str | Path, command: str | None = None) -> dict[str, Any]:
     """Compute ``held_out_metrics`` and write them into the model card (the weights are untouched)."""
-    card = read_card(model_path)
-    if card is None:
-        raise ModelError(f"model file {Path(model_path).name} has no model card to record metrics in")
-    if card.get("sha256") != sha256_of(model_path):
-        raise ModelError(f"model file {Path(model_path).name} is corrupt: its sha256 does not match its model card")
+    card = card_to_update(model_path, "metrics")
     metrics = held_out_metrics(model_path, data_dir)
     metrics["data"] = data_summary(data_dir)
     from .inference import Segmenter, benchmark_latency

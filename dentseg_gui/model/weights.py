@@ -115,6 +115,16 @@ def read_card(model_path: str | Path) -> dict[str, Any] | None:
     return card
 
 
+def card_to_update(model_path: str | Path, what: str) -> dict[str, Any]:
+    """The card of ``model_path``, checked against the weights, before recording ``what`` in it."""
+    card = read_card(model_path)
+    if card is None:
+        raise ModelError(f"model file {Path(model_path).name} has no model card to record {what} in")
+    if card.get("sha256") != sha256_of(model_path):
+        raise ModelError(f"model file {Path(model_path).name} is corrupt: its sha256 does not match its model card")
+    return card
+
+
 # --------------------------------------------------------------------------- load
 
 
