@@ -53,8 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--init", default=None, help="model file to fine-tune from, or 'bundled'")
     tr.add_argument("--seed", type=int, default=0)
     tr.add_argument("--augment", choices=("basic", "robust"), default="basic",
-                    help="augmentation preset: basic (the bundled model's first stage) or robust "
-                         "(wider contrast/noise/blur, coarse-scan simulation, shading; its second stage)")
+                    help="augmentation preset: basic (the bundled model's) or robust (wider "
+                         "contrast/noise/blur, coarse-scan simulation, shading: for scans unlike the phantoms)")
 
     ev = sub.add_parser("evaluate", help="Dice, HD95, landmark error and measurement error")
     ev.add_argument("pred_dir", type=Path)

@@ -45,12 +45,12 @@ class AugmentConfig:
     clip_frac: float = 0.0
 
 
-#: the augmentation that trained "LU-Net phantom v1" (stage 1 of the bundled recipe)
+#: the augmentation that trained both stages of the bundled "LU-Net phantom v2"
 BASIC_AUGMENT = AugmentConfig()
 
-#: stage 2 of the bundled recipe: wider intensity, blur and noise ranges plus coarse-scan
-#: simulation, shading and window clipping, so that spacings down to 0.5 mm, other windows
-#: and noisier scanners still segment (docs/model.md, "robustness")
+#: the robust fine-tuning recipe (offered, not bundled): wider intensity, blur and noise
+#: ranges plus coarse-scan simulation, shading and window clipping, so that spacings down to
+#: 0.5 mm, other windows and noisier scanners still segment (docs/model.md, "robust fine-tuning")
 ROBUST_AUGMENT = AugmentConfig(
     scale=(0.8, 1.25), gamma=(0.5, 2.0), contrast=(0.65, 1.5), brightness=0.15,
     noise_std=(0.0, 0.1), blur_p=0.4, blur_sigma=(0.3, 2.0),
