@@ -57,9 +57,9 @@ def fit_class_weights(model_path: str | Path | None, n: int = 40, seed: int = CA
         res = seg.segment(case.image, spacing=case.annotation.pixel_spacing_mm)
         shape = res.probs.shape[1:]
         x0, y0, x1, y1 = res.roi        # outside the ROI every pixel is background whatever the weights
-        truth = [geometry_to_mask(case.annotation.region(k), shape)[y0:y1, x0:x1] for k in ("PAB", "enamel")]
-        outside = [int(geometry_to_mask(case.annotation.region(k), shape).sum()) - int(t.sum())
-                   for k, t in zip(("PAB", "enamel"), truth)]
+        full = [geometry_to_mask(case.annotation.region(k), shape) for k in ("PAB", "enamel")]
+        truth = [m[y0:y1, x0:x1] for m in full]
+        outside = [int(m.sum()) - int(t.sum()) for m, t in zip(full, truth)]
         cases.append((res.probs[:, y0:y1, x0:x1].copy(), truth, outside))
 
     def score(w_pab: float, w_en: float) -> tuple[float, float]:

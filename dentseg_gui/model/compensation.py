@@ -102,7 +102,6 @@ class _EdgeFit:
     support: float           # fraction of samples with a clear bone/soft contrast
     ok: bool
     note: str
-    clarity: float = 0.0     # median bone/soft contrast over noise along the boundary
 
 
 # --------------------------------------------------------------------------- public API
@@ -329,17 +328,16 @@ def _fit_edge(image_norm: np.ndarray, pts_px: np.ndarray, normals_mm: np.ndarray
     interior = (path > 0) & (path < k - 1) & allowed[np.arange(n), path]   # a real split inside the band
     good = (z >= params.z_contrast) & interior
     support = float(np.mean(good))
-    clarity = float(np.median(z))
     if support < params.min_support:
         return _EdgeFit(np.zeros(n), support, False,
-                        f"palatal edge too faint to compensate (clear on {support:.0%} of the boundary)", clarity)
+                        f"palatal edge too faint to compensate (clear on {support:.0%} of the boundary)")
     w = np.where(good, np.clip(z / (2 * params.z_contrast), 0.0, 1.0), 0.0)
     d = _robust_smooth(o, w, lam=(params.smooth_mm / max(step_mm, 1e-6)) ** 4, anchor=params.anchor_weight)
     d = np.clip(d, inner_limit, offs[-1])
     if taper and params.crest_taper_mm > 0:
         s = np.arange(n) * step_mm
         d = d * np.clip(s / params.crest_taper_mm, 0.0, 1.0)
-    return _EdgeFit(d, support, True, "", clarity)
+    return _EdgeFit(d, support, True, "")
 
 
 def _two_level_split(prof: np.ndarray, use: np.ndarray, offs: np.ndarray, noise: float,
