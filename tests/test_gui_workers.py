@@ -256,6 +256,46 @@ def test_pdf_report_one_page_per_case(qtbot, tmp_path, phantom_set):
     assert count_pdf_pages(out) == 4
 
 
+def test_cycles_are_collected_on_the_gui_thread_while_a_worker_runs(qtbot):
+    """A cycle collection inside a worker can deadlock PySide6 (docs/adr/0005): while a
+    worker runs, automatic collection is off and the GUI thread collects; after the last
+    worker, automatic collection is back on."""
+    import gc
+
+    from dentseg_gui.gui import gui_thread_gc
+
+    assert gc.isenabled()
+    on_main = []
+
+    class Cycle:
+        def __init__(self):
+            self.me = self
+
+        def __del__(self):
+            on_main.append(threading.current_thread() is threading.main_thread())
+
+    n = 30_000
+
+    def work(ctx):
+        enabled = gc.isenabled()
+        for chunk in range(10):       # 3000 cycles per chunk: past the gen-0 threshold (700) each time
+            for _ in range(n // 10):
+                Cycle()
+            time.sleep(0.08)          # the GUI thread's timer gets its turns
+        return enabled, len(on_main)
+
+    worker = TaskWorker(work, name="cycles")
+    with qtbot.waitSignal(worker.succeeded, timeout=20_000) as blocker:
+        worker.start()
+    enabled_in_worker, collected_while_running = blocker.args[0]
+    qtbot.waitUntil(lambda: gui_thread_gc.collector().running_workers == 0, timeout=5_000)
+    assert gc.isenabled()
+    gc.collect()
+    assert not enabled_in_worker
+    assert collected_while_running > 0          # the GUI thread collected during the run
+    assert len(on_main) == n and all(on_main)   # ...and only the GUI thread ever did
+
+
 def test_excepthook_shows_a_message_not_a_traceback(qtbot, monkeypatch):
     shown = []
     monkeypatch.setattr(QMessageBox, "critical", lambda parent, title, text, *a: shown.append((title, text)))

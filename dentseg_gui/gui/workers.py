@@ -26,6 +26,7 @@ from typing import Any, Callable
 from PySide6.QtCore import QThread, Signal
 
 from ..core.errors import DentsegError, ModelError
+from . import gui_thread_gc
 from .messages import error_text
 
 log = logging.getLogger("dentseg.gui.workers")
@@ -79,6 +80,13 @@ class TaskWorker(QThread):
         self.outcome: str | None = None  # 'ok' | 'failed' | 'cancelled' once done
         self.result: Any = None
         self.error: str | None = None
+
+    def start(self, *args) -> None:
+        """Start the thread; while it runs, cycle collection happens on the GUI thread only
+        (``gui_thread_gc``: a collection inside the worker can deadlock PySide6)."""
+        if not self.isRunning():
+            gui_thread_gc.worker_starting(self)
+        super().start(*args)
 
     def cancel(self) -> None:
         self._stop.set()
