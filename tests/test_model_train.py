@@ -198,6 +198,40 @@ def test_canonical_grid_round_trip_is_exact_on_a_ramp():
     np.testing.assert_allclose(back[y0 + 3:y1 - 3, x0 + 3:x1 - 3], ramp[y0 + 3:y1 - 3, x0 + 3:x1 - 3], atol=1e-3)
 
 
+def test_restoring_in_log_space_keeps_a_thin_class_where_the_logits_put_it():
+    """Logits linear in position (a 5-pixel enamel stripe) on a grid 2.5x coarser than the
+    image: interpolating log-probabilities gives back the fine arg-max; interpolating
+    probabilities widens the thin class (what the calibration used to trim)."""
+    def softmax(z):
+        e = np.exp(z - z.max(0, keepdims=True))
+        return e / e.sum(0, keepdims=True)
+
+    def logits(x, y):  # background, PAB, enamel
+        return np.stack([np.zeros_like(x), 1.0 - 0.08 * (x - 20.0) + 0.01 * y,
+                         3.0 - 1.2 * np.abs(x - 40.3 - 0.03 * y)])
+
+    h, w = 60, 80
+    grid = CanonicalGrid(0.4, 0.4, 0, 0, 32, 24)
+    uv = np.stack(np.meshgrid(np.arange(grid.width), np.arange(grid.height)), -1).astype(float)
+    xy = grid.to_original(uv)
+    probs_g = softmax(logits(xy[..., 0], xy[..., 1])).astype(np.float32)
+    yy, xx = np.mgrid[0:h, 0:w].astype(float)
+    truth = logits(xx, yy).argmax(0)
+    roi = grid.original_roi((h, w))
+    x0, y0, x1, y1 = roi
+    inner = (slice(y0 + 3, y1 - 3), slice(x0 + 3, x1 - 3))
+    fill = np.array([1.0, 0.0, 0.0])
+    linear = grid.restore(probs_g, (h, w), roi, fill)
+    logs = grid.restore(probs_g, (h, w), roi, fill, log_space=True)
+    np.testing.assert_allclose(logs[:, y0:y1, x0:x1].sum(0), 1.0, atol=1e-5)
+    wrong_linear = int((linear.argmax(0)[inner] != truth[inner]).sum())
+    wrong_log = int((logs.argmax(0)[inner] != truth[inner]).sum())
+    assert wrong_log <= 3 and wrong_linear >= 5 * max(wrong_log, 1)
+    n_true = int((truth[inner] == 2).sum())
+    assert abs(int((logs.argmax(0)[inner] == 2).sum()) - n_true) <= 0.01 * n_true
+    assert int((linear.argmax(0)[inner] == 2).sum()) > 1.03 * n_true
+
+
 # --------------------------------------------------------------------------- landmarks
 
 

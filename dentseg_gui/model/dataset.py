@@ -110,11 +110,17 @@ class CanonicalGrid:
                               borderMode=cv2.BORDER_CONSTANT, borderValue=float(border_value))
 
     def restore(self, maps: np.ndarray, shape_hw: tuple[int, int], roi: tuple[int, int, int, int],
-                fill: np.ndarray) -> np.ndarray:
+                fill: np.ndarray, log_space: bool = False) -> np.ndarray:
         """Map (C, h, w) grid maps back to the original pixels of ``roi`` (x0, y0, x1, y1).
 
         Returns (C, H, W) float32: the ROI filled from the grid (linear), every
         other pixel set to ``fill`` (C,). The inverse of ``sample``.
+
+        ``log_space`` (class probabilities only): interpolate log-probabilities and
+        renormalise per pixel, i.e. interpolate the network's logits. Between two grid
+        pixels this keeps a thin class's boundary where the logits cross, where linear
+        interpolation of probabilities shifts it towards the class that is surer (the
+        background around the thin enamel cap).
         """
         c = maps.shape[0]
         h, w = int(shape_hw[0]), int(shape_hw[1])
@@ -123,6 +129,9 @@ class CanonicalGrid:
         x0, y0, x1, y1 = roi
         if x1 <= x0 or y1 <= y0:
             return out
+        if log_space:
+            maps = np.log(np.clip(maps, 1e-6, None))
+            fill = np.log(np.clip(np.asarray(fill, dtype=np.float64), 1e-6, None))
         # original pixel (x, y) -> grid (u, v): u = (x + 0.5) fx - 0.5 - u0
         m = np.array([[self.fx, 0, (x0 + 0.5) * self.fx - 0.5 - self.u0],
                       [0, self.fy, (y0 + 0.5) * self.fy - 0.5 - self.v0]], dtype=np.float64)
@@ -136,6 +145,11 @@ class CanonicalGrid:
                                                   flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                                   borderMode=cv2.BORDER_CONSTANT,
                                                   borderValue=float(fill[k]))
+        if log_space:  # back to probabilities (a softmax over the classes), inside the ROI only
+            part = out[:, y0:y1, x0:x1]
+            part -= part.max(axis=0, keepdims=True)
+            np.exp(part, out=part)
+            part /= part.sum(axis=0, keepdims=True)
         return out
 
     def original_roi(self, shape_hw: tuple[int, int]) -> tuple[int, int, int, int]:

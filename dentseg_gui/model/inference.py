@@ -105,6 +105,10 @@ class Segmenter:
         self.flip_averaging = True
         #: the views besides the first, run when ``flip_averaging``: (grid shift u, v in pixels, mirrored)
         self.extra_views: tuple[tuple[float, float, bool], ...] = ((0.5, 0.5, True),)
+        #: map probabilities back to the original pixels by interpolating log-probabilities
+        #: (the logits), not probabilities: bundled v2 on 60 held-out phantoms, enamel Dice
+        #: 0.9483 -> 0.9509, PAB 0.9664 -> 0.9668 (docs/model.md)
+        self.restore_log_space = True
         #: context (mm) around the region of interest that the second view also sees
         self.second_view_context_mm = 0.0
         #: per-class probability weights fitted after training (model card ``calibration``;
@@ -196,7 +200,7 @@ class Segmenter:
             # a pixel and (by default) the image mirrored (labels are anatomical, so no channel
             # swap); outputs mirrored back and averaged in the original grid - held-out
             # phantoms, one mirrored half-pixel view: enamel Dice 0.938 -> 0.945
-            probs_sum = grid.restore(probs_g, shape, roi, fill)
+            probs_sum = grid.restore(probs_g, shape, roi, fill, log_space=self.restore_log_space)
             w_sum = conf[:, None] + 1e-6              # landmarks: confidence-weighted mean over views
             pts_sum, conf_sum, n_views = orig * w_sum, conf.copy(), 1
             for du, dv, mirrored in self.extra_views:
@@ -209,10 +213,11 @@ class Segmenter:
                 w2 = conf2[:, None] + 1e-6
                 pts_sum, w_sum = pts_sum + g2.to_original(pts2) * w2, w_sum + w2
                 conf_sum, n_views = conf_sum + conf2, n_views + 1
-                probs_sum += g2.restore(probs2, shape, roi, fill)
+                probs_sum += g2.restore(probs2, shape, roi, fill, log_space=self.restore_log_space)
             orig, conf, probs = pts_sum / w_sum, conf_sum / n_views, probs_sum / n_views
         else:
-            probs = grid.restore(probs_g, shape, roi or (0, 0, 0, 0), fill)
+            probs = grid.restore(probs_g, shape, roi or (0, 0, 0, 0), fill,
+                                 log_space=self.restore_log_space)
         if self.class_weights is not None:
             probs = apply_class_weights(probs, self.class_weights)
         final, source = reconcile_cej(grid.to_grid(orig), conf, probs_g[CLASSES.index("enamel")],
