@@ -1,0 +1,124 @@
+"""Could a learned edge term bring the network's palatal boundary closer to the truth?
+
+An experiment, not a feature (docs/benchmarks.md, "A learned edge term"). Along the
+outward normals of the bundled model's predicted palatal curve it samples 31-point
+profiles (+-1.5 mm) of the image and of the PAB probability; the target is the signed
+distance along the normal to the phantom's exact palatal boundary. It fits ridge
+regression and a small MLP on training phantoms (faint + standard) and reports the mean
+along-normal error on the held-out phantoms of ``bench_compensation.py`` (seeds 7000..)
+without and with the learned correction.
+
+    python benchmarks/probe_learned_edge.py            # 150 + 150 training phantoms, ~3 min
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from shapely.geometry import LineString
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from dentseg_gui.core.measurements import ToothFrame  # noqa: E402
+from dentseg_gui.core.palatal_boundary import extract_palatal_boundary  # noqa: E402
+from dentseg_gui.core.phantom import generate_phantom  # noqa: E402
+from dentseg_gui.model import compensation  # noqa: E402
+from dentseg_gui.model.inference import Segmenter  # noqa: E402
+from dentseg_gui.model.predict import probabilities_to_region  # noqa: E402
+
+OFFSETS_MM = np.arange(-1.5, 1.5001, 0.1)
+
+
+def case_samples(seg: Segmenter, seed: int, style: str):
+    """(features, signed target mm) for the samples of one phantom, or None."""
+    case = generate_phantom(seed, style)
+    a = case.annotation
+    sp = a.pixel_spacing_mm
+    res = seg.segment(case.image, spacing=sp)
+    pab = probabilities_to_region(res.probs, 1, res.spacing_used)
+    pred_curve = extract_palatal_boundary(pab, a.landmarks, sp)
+    true_curve = extract_palatal_boundary(a.regions["PAB"], a.landmarks, sp)
+    if pred_curve is None or true_curve is None:
+        return None
+    frame = ToothFrame.from_landmarks(dict(a.landmarks), sp)
+    pts, normals, _ = compensation._samples(pred_curve, frame, compensation.DEFAULT_PARAMS)
+    scale = np.array([sp[1], sp[0]])
+    where = pts[:, None, :] * scale + OFFSETS_MM[None, :, None] * normals[:, None, :]     # mm
+    xs = (where[..., 0] / scale[0]).astype(np.float32)
+    ys = (where[..., 1] / scale[1]).astype(np.float32)
+    image = compensation._sample_image(case.image.normalized(), xs, ys, (0.5, 0.5))
+    prob = compensation._sample_image(res.probs[1].astype(np.float32), xs, ys, (0.3, 0.3))
+    lo, hi = np.percentile(image, 5), np.percentile(image, 95)
+    image = (image - lo) / max(hi - lo, 1e-3)
+    truth = LineString(np.asarray(true_curve.coords)[:, :2] * scale)
+    target = np.full(len(pts), np.nan)
+    for i, (p0, n) in enumerate(zip(pts * scale, normals)):
+        cut = LineString([p0 - 2.0 * n, p0 + 2.0 * n]).intersection(truth)
+        if cut.is_empty:
+            continue
+        xy = np.array([g.coords[0] for g in getattr(cut, "geoms", [cut])])
+        d = (xy - p0) @ n
+        target[i] = d[np.argmin(np.abs(d))]
+    t = np.linspace(0.0, 1.0, len(pts))[:, None]
+    feats = np.concatenate([image, prob, t, np.ones_like(t)], axis=1)
+    ok = np.isfinite(target)
+    return feats[ok], target[ok]
+
+
+def collect(seg: Segmenter, seeds, style: str):
+    xs, ys = [], []
+    for s in seeds:
+        out = case_samples(seg, s, style)
+        if out is not None:
+            xs.append(out[0])
+            ys.append(out[1])
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n-train", type=int, default=150, help="training phantoms per style")
+    ap.add_argument("--n-test", type=int, default=20, help="held-out phantoms per style (seeds 7000..)")
+    ap.add_argument("--epochs", type=int, default=40)
+    args = ap.parse_args()
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    seg = Segmenter.load(None)
+    xf, yf = collect(seg, range(20000, 20000 + args.n_train), "faint")
+    xs, ys = collect(seg, range(21000, 21000 + args.n_train), "standard")
+    x, y = np.concatenate([xf, xs]), np.clip(np.concatenate([yf, ys]), -1.5, 1.5)
+    tests = {style: collect(seg, range(7000, 7000 + args.n_test), style) for style in ("faint", "standard")}
+
+    w = np.linalg.solve(x.T @ x + np.eye(x.shape[1]), x.T @ y)             # ridge, lambda 1
+    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 64), torch.nn.ReLU(),
+                              torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 1))
+    opt = torch.optim.Adam(net.parameters(), 1e-3, weight_decay=1e-4)
+    xt, yt = torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32)
+    for _ in range(args.epochs):
+        perm = torch.randperm(len(xt))
+        for i in range(0, len(perm), 256):
+            idx = perm[i:i + 256]
+            loss = torch.nn.functional.smooth_l1_loss(net(xt[idx]).squeeze(1), yt[idx], beta=0.1)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    print(f"model {seg.name}; {len(y)} training samples from {2 * args.n_train} phantoms")
+    print("| style | samples | mean signed error mm | mean abs error mm: none | ridge | MLP |")
+    print("|---|---|---|---|---|---|")
+    for style, (xe, ye) in tests.items():
+        with torch.no_grad():
+            mlp = net(torch.tensor(xe, dtype=torch.float32)).squeeze(1).numpy()
+        none = np.abs(ye).mean()
+        ridge = np.abs(ye - xe @ w).mean()
+        learned = np.abs(ye - mlp).mean()
+        print(f"| {style} | {len(ye)} | {ye.mean():+.3f} | {none:.3f} | {ridge:.3f} ({ridge / none - 1:+.0%}) "
+              f"| {learned:.3f} ({learned / none - 1:+.0%}) |")
+
+
+if __name__ == "__main__":
+    main()
