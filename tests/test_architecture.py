@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 PKG = Path(__file__).resolve().parent.parent / "dentseg_gui"
 QT = ("PySide6", "pyqtgraph", "shiboken6")

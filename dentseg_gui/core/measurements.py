@@ -20,7 +20,7 @@ from typing import Iterable
 
 import numpy as np
 import shapely
-from shapely.geometry import LineString, MultiPolygon
+from shapely.geometry import LineString
 from shapely.geometry.base import BaseGeometry
 
 from .annotation import Annotation

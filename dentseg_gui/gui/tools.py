@@ -751,7 +751,7 @@ class PalatalEditTool(Tool):
 
     def rebuild(self) -> None:
         """Extract the palatal curve from the current PAB and place evenly spaced handles."""
-        from ..core.palatal_boundary import arc_length, extract_palatal_boundary
+        from ..core.palatal_boundary import extract_palatal_boundary
 
         self.curve = self.handles = self.handle_s = None
         self._committed = None

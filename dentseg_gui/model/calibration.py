@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import DentsegError
-from ..core.geometry import dice, geometry_to_mask
+from ..core.geometry import geometry_to_mask
 from ..core.phantom import generate_phantom
 from .weights import card_to_update, write_card
 
