@@ -278,7 +278,11 @@ def test_export_csv_pdf_png(qtbot, window, dialogs, case_dir, tmp_path):
         truth = measure(load_annotation(annotation_path_for(e.image_path)))
         assert all(float(r[k]) == pytest.approx(truth.values[k], abs=1e-4) for k in KEYS)
     pdf = window.export_pdf(tmp_path / "one.pdf")
+    assert not window.is_idle()            # written in a worker: the call returned at once
+    wait_idle(qtbot, window)
     assert pdf.read_bytes()[:5] == b"%PDF-" and count_pdf_pages(pdf) == 1
+    pdf = window.export_pdf(tmp_path / "now.pdf", wait=True)
+    assert count_pdf_pages(pdf) == 1
     pdf = window.export_pdf(tmp_path / "all.pdf", all_cases=True)
     wait_idle(qtbot, window)
     assert count_pdf_pages(pdf) == 4

@@ -1107,7 +1107,10 @@ class MainWindow(QMainWindow):
 
     def export_pdf(self, path: Path | str | None = None, all_cases: bool = False,
                    wait: bool = False) -> Path | None:
-        """PDF report. One case: written at once. All cases: in a worker (images are read)."""
+        """PDF report of the current case or of all cases, written in a worker (progress,
+        Cancel); ``wait`` writes it at once (scripts and tests). The current case is
+        exported as shown, from a snapshot taken now: edits made while it is written are
+        not in it."""
         from .export import write_pdf_items
         target = self._export_target("Export PDF report", path, all_cases, with_overlay=True,
                                      stem_all="dentseg-report", suffix="-report",
@@ -1116,7 +1119,7 @@ class MainWindow(QMainWindow):
             return None
         items, skipped, path = target
         path = Path(path)
-        if not all_cases or wait:
+        if wait:
             try:
                 write_pdf_items(items, path)
             except (OSError, DentsegError, ValueError) as exc:
