@@ -115,6 +115,42 @@ def test_train_cli_reports_a_folder_without_annotations(tmp_path):
         train_cli(tmp_path / "missing", tmp_path / "m.pt", epochs=1)
 
 
+# --------------------------------------------------------------------------- training in a child process
+
+
+class _DiesOnArrival:
+    """A config that kills the training process while it is being unpickled (exit code 3)."""
+
+    def __reduce__(self):
+        import os
+        return (os._exit, (3,))
+
+
+def test_training_process_relays_progress_and_returns_the_result(phantoms, tmp_path):
+    from dentseg_gui.model.train_process import TrainingProcess
+
+    out = tmp_path / "child.pt"
+    seen: list[dict] = []
+    result = TrainingProcess(phantoms, out, TrainConfig(epochs=1, **TINY)).run(progress=seen.append)
+    assert result.stop_reason == "completed" and result.epochs_run == 1
+    assert Path(result.out_path) == out and out.is_file()
+    assert {d.get("kind") for d in seen} >= {"step", "epoch"}
+    assert seen[-1]["kind"] == "epoch" and 0.0 <= seen[-1]["val_dice_pab"] <= 1.0
+    load_model(out)                                       # a valid, verified model file
+
+
+def test_training_process_errors_and_crashes_are_messages(tmp_path):
+    from dentseg_gui.model.train_process import TrainingProcess, TrainingProcessError
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(TrainingProcessError, match="no annotated images found in"):
+        TrainingProcess(tmp_path / "empty", tmp_path / "m.pt", TrainConfig(epochs=1)).run()
+    proc = TrainingProcess(tmp_path / "empty", tmp_path / "m.pt", _DiesOnArrival())
+    with pytest.raises(TrainingProcessError, match=r"ended unexpectedly \(exit code 3\)"):
+        proc.run()
+    assert proc.exitcode == 3 and not (tmp_path / "m.pt").exists()
+
+
 # --------------------------------------------------------------------------- data + augmentation
 
 

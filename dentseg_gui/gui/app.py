@@ -118,6 +118,8 @@ def prepare_demo_case() -> tuple[Path, bool, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import multiprocessing
+    multiprocessing.freeze_support()   # training runs in a spawned process (a no-op unless frozen)
     args = build_parser().parse_args(argv)
     if args.screenshot is not None and not _has_display():
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")

@@ -1,8 +1,9 @@
 """Training dock: pick annotated cases, train or fine-tune LU-Net, watch the curves.
 
-Training runs in a :class:`workers.TrainWorker` thread; every progress dict
-from ``model.train.train`` is pushed to the GUI thread as a signal and added
-to the loss and Dice plots (pyqtgraph). Cancel sets ``should_stop``. The model
+Training runs in a child process (``model.train_process``) watched by a
+:class:`workers.TrainWorker` thread; every progress dict from ``model.train.train``
+is pushed to the GUI thread as a signal and added to the loss and Dice plots
+(pyqtgraph). Cancel reaches the child's loop, which keeps the best checkpoint. The model
 is written under ``user_data_dir()/models/`` - never over the bundled
 ``resources/lunet.pt`` - and :func:`available_models` lists it for prediction.
 
@@ -266,7 +267,7 @@ class TrainingPanel(QWidget):
         return self.worker is not None and self.worker.isRunning()
 
     def start(self) -> bool:
-        """Stage the ticked cases and start training in a worker thread."""
+        """Stage the ticked cases and start training (a child process, watched by a worker thread)."""
         from . import messages
         if self.is_running():
             return False

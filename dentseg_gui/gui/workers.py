@@ -248,24 +248,25 @@ class PredictWorker(TaskWorker):
 
 
 class TrainWorker(TaskWorker):
-    """Run ``model.train.train`` in a thread; each progress dict arrives on ``data``.
-
-    Torch releases the GIL inside its kernels, so the GUI thread keeps painting;
-    Cancel sets ``should_stop`` which the training loop checks every step.
+    """Run ``model.train.train`` in a child process (``model.train_process``); this thread
+    only relays: each progress dict arrives on ``data``, the ``TrainResult`` on
+    ``succeeded`` (or ``cancelled``). Cancel reaches the child's training loop, which
+    checks it every step and keeps the best checkpoint. A crash of the child is a
+    message, not the end of the window.
     """
 
     def __init__(self, data_dir: Path, out_path: Path, config: Any, parent=None):
         self.data_dir = Path(data_dir)
         self.out_path = Path(out_path)
         self.config = config
+        self.process = None   # model.train_process.TrainingProcess once started
         super().__init__(self._work, name="train", error_path=None, parent=parent)
 
     def _work(self, ctx: TaskContext) -> Any:
         try:
-            from ..model.train import train
+            from ..model.train_process import TrainingProcess
         except ImportError as exc:
             raise ModelError(f"the training module cannot be loaded ({exc}). Check that PyTorch "
                              "is installed, then restart DentSeg.") from None
-        result = train(self.data_dir, self.out_path, self.config,
-                       progress=ctx.emit, should_stop=ctx.should_stop)
-        return result
+        self.process = TrainingProcess(self.data_dir, self.out_path, self.config)
+        return self.process.run(progress=ctx.emit, should_stop=ctx.should_stop)
