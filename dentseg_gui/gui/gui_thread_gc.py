@@ -10,8 +10,8 @@ widgets of its own, holds the GIL and waits for that mutex. The window freezes
 for good (docs/adr/0005-cycle-collection-on-the-gui-thread.md has the stacks).
 
 So while at least one worker runs, automatic collection is off and a GUI-thread
-timer collects with CPython's own policy (the youngest generation whose count
-passed its threshold, and the younger ones with it). When the last worker has
+timer collects with CPython's own policy (the oldest generation whose count
+passed its threshold, together with the younger ones). When the last worker has
 finished, automatic collection is switched back on, so command-line use and an
 idle window behave exactly like plain Python.
 
