@@ -226,6 +226,12 @@ def test_kill_and_recover(qtbot, dialogs, case_dir):
     assert doc2.is_modified()                                   # recovered work is unsaved
     assert annotation_path_for(image_path).read_bytes() == on_disk
     assert w2.measurement_panel.value_text("root_length_mm") != "—"
+    # the recovery is one undo step on top of the saved version
+    assert doc2.undo_stack.count() == 1 and doc2.undo_stack.undoText() == "Recovered unsaved changes"
+    doc2.undo_stack.undo()
+    assert doc2.annotation.landmarks["apex"] == pytest.approx(apex) and not doc2.is_modified()
+    doc2.undo_stack.redo()
+    assert doc2.annotation.landmarks["apex"] == pytest.approx(moved) and doc2.is_modified()
     # declining at the next start deletes the autosave
     w2.shutdown()
     dialogs.answers = [B.No]

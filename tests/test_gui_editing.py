@@ -410,6 +410,41 @@ def test_apply_prediction_is_one_step_with_provenance_and_fill_missing_keeps_han
     assert not doc.is_modified()
 
 
+def test_restoring_an_annotation_is_one_exact_undo_step(qtbot):
+    """Crash recovery: the saved version, then the autosave as one step - undo gives back
+    the saved annotation exactly, redo the recovered one."""
+    from dentseg_gui.core.errors import AnnotationError
+
+    ph = generate_phantom(5, "standard")
+    saved = ph.annotation.copy()
+    saved.provenance = {"regions": {"PAB": {"source": "manual"}}, "note": "saved"}
+    doc = CaseDocument(ph.image, saved)
+    before = doc.annotation_for_save().to_json_dict()
+    recovered = saved.copy()
+    recovered.regions["PAB"] = MultiPolygon([recovered.region("PAB").geoms[0].buffer(2.0)])
+    del recovered.landmarks["apex"]
+    recovered.regions["enamel"] = MultiPolygon()
+    recovered.pixel_spacing_mm = (0.2, 0.2)
+    recovered.provenance = {"regions": {"PAB": {"source": "manual", "edited_by_hand": True}},
+                            "prediction": {"model": "x"}}
+
+    assert doc.restore_annotation(recovered)
+    assert doc.undo_stack.count() == 1 and doc.is_modified()
+    assert doc.region("PAB").equals(recovered.region("PAB")) and doc.region("enamel").is_empty
+    assert "apex" not in doc.annotation.landmarks and doc.spacing == (0.2, 0.2)
+    assert doc.annotation.provenance == recovered.provenance
+    doc.undo_stack.undo()
+    assert doc.annotation_for_save().to_json_dict() == before and not doc.is_modified()
+    doc.undo_stack.redo()
+    assert doc.annotation.provenance == recovered.provenance and doc.spacing == (0.2, 0.2)
+    assert not doc.restore_annotation(doc.annotation.copy())        # nothing differs: no step
+    other = recovered.copy()
+    other.extra = {"unknown": 1}
+    with pytest.raises(AnnotationError, match="extra fields"):
+        doc.restore_annotation(other)
+    doc.mark_saved()
+
+
 def test_document_rejects_annotation_of_another_image():
     from dentseg_gui.core.errors import AnnotationError
 

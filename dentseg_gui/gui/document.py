@@ -241,6 +241,49 @@ class CaseDocument(QObject):
         self.undo_stack.push(CompoundCommand(self, parts, label))
         return True
 
+    def restore_annotation(self, ann: Annotation, text: str = "Recovered unsaved changes") -> bool:
+        """Make the annotation equal to ``ann`` (same image) as ONE undo step.
+
+        Used for crash recovery: the document opens on the saved file and the autosave
+        is this step on top, so Undo goes back to the saved version. Returns False when
+        nothing differs; raises ``AnnotationError`` when ``ann`` differs in something
+        an undo step cannot carry (another image size, other extra fields).
+        """
+        if (ann.width, ann.height) != (self.image.width, self.image.height):
+            raise AnnotationError(f"the recovered annotation is for a {ann.width}x{ann.height} image, "
+                                  f"this case is {self.image.width}x{self.image.height}")
+        if ann.extra != self._ann.extra:
+            raise AnnotationError("the recovered annotation has other extra fields than the saved file")
+        new_prov = ann.provenance or {}
+
+        def prov_entry(prov: dict, section: str, name: str):
+            sec = prov.get(section)
+            entry = sec.get(name) if isinstance(sec, dict) else None
+            return copy.deepcopy(entry)
+
+        parts: list = []
+        if ann.pixel_spacing_mm != self._ann.pixel_spacing_mm:
+            parts.append(SetSpacingCommand(self, self._ann.pixel_spacing_mm, ann.pixel_spacing_mm, text))
+        for name in sorted(set(self._ann.regions) | set(ann.regions)):
+            old, new = self._ann.region(name), as_multipolygon(ann.region(name))
+            old_p, new_p = self._region_prov(name), prov_entry(new_prov, "regions", name)
+            if not geometries_equal(old, new) or old_p != new_p:
+                parts.append(SetRegionCommand(self, name, old, new, old_p, new_p, text))
+        for name in sorted(set(self._ann.landmarks) | set(ann.landmarks)):
+            old_xy, new_xy = self._ann.landmarks.get(name), ann.landmarks.get(name)
+            old_p = copy.deepcopy(self._prov_section("landmarks").get(name))
+            new_p = prov_entry(new_prov, "landmarks", name)
+            if old_xy != new_xy or old_p != new_p:
+                parts.append(SetLandmarkCommand(self, name, old_xy, new_xy, old_p, new_p, text))
+        for key in sorted((set(self._ann.provenance) | set(new_prov)) - {"regions", "landmarks"}):
+            old_v, new_v = self._ann.provenance.get(key), new_prov.get(key)
+            if old_v != new_v:
+                parts.append(SetProvenanceCommand(self, key, copy.deepcopy(old_v), copy.deepcopy(new_v), text))
+        if not parts:
+            return False
+        self.undo_stack.push(CompoundCommand(self, parts, text))
+        return True
+
     def _continues_drag(self, cls: type, name: str, merge_key: Any) -> bool:
         """Is the newest undo step the same drag (so a no-change push must still merge)?"""
         if merge_key is None or self.undo_stack.index() == 0:

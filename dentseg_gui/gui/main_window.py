@@ -620,8 +620,7 @@ class MainWindow(QMainWindow):
         """A CaseDocument for the loaded case; offers the autosave if it is newer."""
         from .document import CaseDocument
         rec = recovery_for(loaded.image_path)
-        recovered = False
-        ann = loaded.annotation
+        recovered = None
         if rec is not None:
             key = str(Path(loaded.image_path).resolve())
             yes = key in self._accepted_recoveries or messages.ask_yes_no(
@@ -632,17 +631,25 @@ class MainWindow(QMainWindow):
             self._accepted_recoveries.discard(key)
             if yes:
                 try:
-                    ann = rec.load()
-                    recovered = True
+                    recovered = rec.load()
                 except DentsegError as exc:
                     messages.show_exception(self, exc, rec.autosave_path, "Autosave unreadable")
-            if not recovered:
+            if recovered is None:
                 discard_autosave(loaded.image_path)
-        doc = CaseDocument(loaded.image, ann, loaded.image_path, loaded.annotation_path)
-        if recovered:
-            doc.undo_stack.resetClean()  # recovered work is unsaved work
-            self.statusBar().showMessage(f"Recovered unsaved changes of {loaded.image_path.name}. "
-                                         "Save to keep them.", 8000)
+        if recovered is None:
+            return CaseDocument(loaded.image, loaded.annotation, loaded.image_path, loaded.annotation_path)
+        # the saved version first, the recovered changes as one undo step on top of it:
+        # unsaved (the stack is not clean) and Undo goes back to the saved file
+        doc = CaseDocument(loaded.image, loaded.annotation, loaded.image_path, loaded.annotation_path)
+        try:
+            doc.restore_annotation(recovered)
+        except DentsegError:  # cannot be one step (other extra fields): open the autosave as it is
+            log.warning("recovery of %s opened as a whole, not as an undo step", loaded.image_path,
+                        exc_info=True)
+            doc = CaseDocument(loaded.image, recovered, loaded.image_path, loaded.annotation_path)
+            doc.undo_stack.resetClean()
+        self.statusBar().showMessage(f"Recovered unsaved changes of {loaded.image_path.name}. "
+                                     "Save to keep them, or Undo to go back to the saved version.", 8000)
         return doc
 
     def _close_document(self) -> None:
