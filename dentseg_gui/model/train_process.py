@@ -21,6 +21,11 @@ checkpoint so far and returns, as in-process. Should the child not stop within
 atomically, so the last saved one stays valid).
 
 No Qt here: the GUI wraps this in a ``TaskWorker`` thread that only waits on the queue.
+
+Like every spawned process, the child imports the parent's main module first: a script
+that builds the DentSeg window itself must do so under ``if __name__ == "__main__":``
+(``dentseg-gui`` and ``python -m dentseg_gui.gui.app`` do), or the child re-runs that
+script instead of training and the run fails with Python's "bootstrapping phase" error.
 """
 
 from __future__ import annotations
