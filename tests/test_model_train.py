@@ -7,6 +7,7 @@ bundled model's) so the file stays fast on a shared 2-core machine.
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
 import numpy as np
@@ -126,6 +127,14 @@ class _DiesOnArrival:
         return (os._exit, (3,))
 
 
+class _Stalls:
+    """A config whose unpickling keeps the training process busy for a minute."""
+
+    def __reduce__(self):
+        import time
+        return (time.sleep, (60,))
+
+
 def test_training_process_relays_progress_and_returns_the_result(phantoms, tmp_path):
     from dentseg_gui.model.train_process import TrainingProcess
 
@@ -149,6 +158,11 @@ def test_training_process_errors_and_crashes_are_messages(tmp_path):
     with pytest.raises(TrainingProcessError, match=r"ended unexpectedly \(exit code 3\)"):
         proc.run()
     assert proc.exitcode == 3 and not (tmp_path / "m.pt").exists()
+    # Cancel while the child cannot listen (busy for a minute): ended after kill_after_s
+    stalled = TrainingProcess(tmp_path / "empty", tmp_path / "m.pt", _Stalls(), kill_after_s=1.0)
+    t0 = time.monotonic()
+    assert stalled.run(should_stop=lambda: True) is None
+    assert stalled.terminated and stalled.exitcode != 0 and time.monotonic() - t0 < 20
 
 
 # --------------------------------------------------------------------------- data + augmentation

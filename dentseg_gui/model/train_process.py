@@ -17,8 +17,9 @@ package's model code, and talks to it through one queue:
 
 Cancel sets a shared event that ``train`` polls every step; it then saves the best
 checkpoint so far and returns, as in-process. Should the child not stop within
-``kill_after_s`` of the request, it is terminated (checkpoints are written
-atomically, so the last saved one stays valid).
+``kill_after_s`` of the request (it may still be reading cases), it is terminated and
+the run counts as cancelled (checkpoints are written atomically, so the last saved one
+stays valid).
 
 No Qt here: the GUI wraps this in a ``TaskWorker`` thread that only waits on the queue.
 
@@ -74,13 +75,17 @@ class TrainingProcess:
         self._stop = self._ctx.Event()
         self._proc = None
         self.exitcode: int | None = None
+        #: True when the child had to be ended after Cancel (``run`` then returns None)
+        self.terminated = False
 
     def run(self, progress: Callable[[dict], None] | None = None,
             should_stop: Callable[[], bool] | None = None, poll_s: float = 0.1) -> Any:
         """Start the child, relay its progress, return its ``TrainResult``.
 
-        Raises ``TrainingProcessError`` (a ``DentsegError``: the message is for the user)
-        when the child reports an error or dies without a result.
+        After Cancel the child saves its best checkpoint and returns as usual; if it has
+        not within ``kill_after_s`` (it may still be reading cases), it is ended and
+        ``run`` returns None. Raises ``TrainingProcessError`` (a ``DentsegError``: the
+        message is for the user) when the child reports an error or dies without a result.
         """
         report = progress or (lambda d: None)
         stop_asked = should_stop or (lambda: False)
@@ -95,10 +100,11 @@ class TrainingProcess:
                     self._stop.set()
                     stop_since = time.monotonic()
                 if stop_since is not None and time.monotonic() - stop_since > self.kill_after_s:
+                    # e.g. still reading cases: the user asked to stop, so it is stopped
+                    log.warning("training did not stop within %.0f s of Cancel; ended", self.kill_after_s)
                     self._proc.terminate()
-                    raise TrainingProcessError(
-                        f"training did not stop within {self.kill_after_s:.0f} s of Cancel and was ended; "
-                        "the last saved checkpoint (if any) is kept")
+                    self.terminated = True
+                    return None
                 try:
                     kind, payload = self._events.get(timeout=poll_s)
                 except queue.Empty:
