@@ -636,11 +636,11 @@ class MainWindow(QMainWindow):
                     messages.show_exception(self, exc, rec.autosave_path, "Autosave unreadable")
             if recovered is None:
                 discard_autosave(loaded.image_path)
+        doc = CaseDocument(loaded.image, loaded.annotation, loaded.image_path, loaded.annotation_path)
         if recovered is None:
-            return CaseDocument(loaded.image, loaded.annotation, loaded.image_path, loaded.annotation_path)
+            return doc
         # the saved version first, the recovered changes as one undo step on top of it:
         # unsaved (the stack is not clean) and Undo goes back to the saved file
-        doc = CaseDocument(loaded.image, loaded.annotation, loaded.image_path, loaded.annotation_path)
         try:
             doc.restore_annotation(recovered)
         except DentsegError:  # cannot be one step (other extra fields): open the autosave as it is

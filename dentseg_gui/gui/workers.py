@@ -259,7 +259,6 @@ class TrainWorker(TaskWorker):
         self.data_dir = Path(data_dir)
         self.out_path = Path(out_path)
         self.config = config
-        self.process = None   # model.train_process.TrainingProcess once started
         super().__init__(self._work, name="train", error_path=None, parent=parent)
 
     def _work(self, ctx: TaskContext) -> Any:
@@ -268,5 +267,5 @@ class TrainWorker(TaskWorker):
         except ImportError as exc:
             raise ModelError(f"the training module cannot be loaded ({exc}). Check that PyTorch "
                              "is installed, then restart DentSeg.") from None
-        self.process = TrainingProcess(self.data_dir, self.out_path, self.config)
-        return self.process.run(progress=ctx.emit, should_stop=ctx.should_stop)
+        return TrainingProcess(self.data_dir, self.out_path, self.config).run(
+            progress=ctx.emit, should_stop=ctx.should_stop)

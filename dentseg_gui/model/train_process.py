@@ -43,6 +43,7 @@ from ..core.errors import DentsegError
 
 log = logging.getLogger("dentseg.model.train_process")
 
+
 class TrainingProcessError(DentsegError):
     """The training process failed or ended without a result."""
 
