@@ -20,7 +20,7 @@ from dentseg_gui.core.image_io import load_image
 from dentseg_gui.core.phantom import generate_phantom, write_phantom_set
 from dentseg_gui.model.augment import (BASIC_AUGMENT, NO_AUGMENT, ROBUST_AUGMENT, AugmentConfig,
                                        augment_intensity, crop_matrix, warp_case)
-from dentseg_gui.model.dataset import CanonicalGrid, load_cases, prepare_case
+from dentseg_gui.model.dataset import CanonicalGrid, LoadingCancelled, load_cases, prepare_case
 from dentseg_gui.model.inference import Segmenter
 from dentseg_gui.model.landmarks import decode_heatmaps, reconcile_cej
 from dentseg_gui.model.lunet import LUNet, PlainUNet
@@ -67,15 +67,15 @@ def test_training_lowers_the_loss_and_saves_the_best_model(trained):
 
 
 def test_should_stop_ends_training_and_leaves_a_loadable_checkpoint(phantoms, tmp_path):
-    calls = []
+    seen: list[dict] = []
 
     def stop() -> bool:
-        calls.append(1)
-        return len(calls) > 3
+        return sum(d["kind"] == "step" for d in seen) >= 3
 
     out = tmp_path / "stopped.pt"
-    result = train(phantoms, out, TrainConfig(epochs=50, **TINY), should_stop=stop)
-    assert result.stop_reason == "cancelled" and len(calls) == 4
+    result = train(phantoms, out, TrainConfig(epochs=50, **TINY), progress=seen.append, should_stop=stop)
+    assert result.stop_reason == "cancelled"
+    assert sum(d["kind"] == "step" for d in seen) == 3      # no step after the stop
     assert result.epochs_run < 50
     model, card, _ = load_model(out)
     assert isinstance(model, LUNet) and card["training"]["best_epoch"] == result.best_epoch
@@ -98,14 +98,25 @@ def test_fine_tuning_changes_the_weights_but_keeps_batchnorm_statistics(trained,
 def test_same_seed_same_first_step_loss(phantoms, tmp_path):
     def first_loss(seed: int) -> float:
         steps: list[dict] = []
-        stop_after = iter(range(100))
         train(phantoms, tmp_path / f"s{seed}.pt", TrainConfig(epochs=1, seed=seed, **TINY),
-              progress=steps.append, should_stop=lambda: next(stop_after) >= 1)
+              progress=steps.append, should_stop=lambda: any(d["kind"] == "step" for d in steps))
         return [d for d in steps if d["kind"] == "step"][0]["train_loss"]
 
     a, b, c = first_loss(3), first_loss(3), first_loss(4)
     assert a == b
     assert a != c
+
+
+def test_stop_while_reading_cases_ends_before_training_and_writes_no_model(phantoms, tmp_path):
+    seen: list[dict] = []
+
+    def stop() -> bool:
+        return sum(d["kind"] == "loading" for d in seen) >= 2
+
+    out = tmp_path / "never.pt"
+    with pytest.raises(LoadingCancelled, match="after 2 of 5"):
+        train(phantoms, out, TrainConfig(epochs=1, **TINY), progress=seen.append, should_stop=stop)
+    assert [d["done"] for d in seen] == [1, 2] and not out.exists()
 
 
 def test_train_cli_reports_a_folder_without_annotations(tmp_path):
@@ -148,7 +159,7 @@ def test_training_process_relays_progress_and_returns_the_result(phantoms, tmp_p
     load_model(out)                                       # a valid, verified model file
 
 
-def test_training_process_errors_and_crashes_are_messages(tmp_path):
+def test_training_process_errors_and_crashes_are_messages(phantoms, tmp_path):
     from dentseg_gui.model.train_process import TrainingProcess, TrainingProcessError
 
     (tmp_path / "empty").mkdir()
@@ -158,6 +169,12 @@ def test_training_process_errors_and_crashes_are_messages(tmp_path):
     with pytest.raises(TrainingProcessError, match=r"ended unexpectedly \(exit code 3\)"):
         proc.run()
     assert proc.exitcode == 3 and not (tmp_path / "m.pt").exists()
+    # Cancel before the child has read a case: it returns at once, with no model and no kill
+    early = TrainingProcess(phantoms, tmp_path / "m.pt", TrainConfig(epochs=1), kill_after_s=60.0)
+    t0 = time.monotonic()
+    assert early.run(should_stop=lambda: True) is None
+    assert not early.terminated and early.exitcode == 0 and time.monotonic() - t0 < 30
+    assert not (tmp_path / "m.pt").exists()
     # Cancel while the child cannot listen (busy for a minute): ended after kill_after_s
     stalled = TrainingProcess(tmp_path / "empty", tmp_path / "m.pt", _Stalls(), kill_after_s=1.0)
     t0 = time.monotonic()

@@ -308,12 +308,19 @@ def prepare_case(image: SliceImage, ann: Annotation, name: str = "case",
                         spacing_used, assumed)
 
 
+class LoadingCancelled(DentsegError):
+    """Reading the cases was cancelled (``should_stop`` of ``load_cases``)."""
+
+
 def load_cases(data_dir: str | Path, window: int = 256,
-               progress: Callable[[int, int, str], None] | None = None) -> tuple[list[PreparedCase], list[str]]:
+               progress: Callable[[int, int, str], None] | None = None,
+               should_stop: Callable[[], bool] | None = None) -> tuple[list[PreparedCase], list[str]]:
     """Prepare every usable case in ``data_dir``; return (cases, one warning per skipped file).
 
     A file that cannot be used (unreadable image, invalid annotation, a region
     missing) is skipped with a warning; no usable case at all is an error.
+    ``should_stop`` is checked before each case; when it returns True,
+    ``LoadingCancelled`` is raised.
     """
     from ..core.image_io import load_image
 
@@ -321,6 +328,8 @@ def load_cases(data_dir: str | Path, window: int = 256,
     cases: list[PreparedCase] = []
     warnings: list[str] = []
     for i, cf in enumerate(files):
+        if should_stop is not None and should_stop():
+            raise LoadingCancelled(f"reading the cases was cancelled after {i} of {len(files)}")
         try:
             ann = load_annotation(cf.annotation_path)
             img = load_image(cf.image_path)
@@ -336,5 +345,5 @@ def load_cases(data_dir: str | Path, window: int = 256,
 
 
 __all__ = ["CANONICAL_SPACING_MM", "DEFAULT_ASSUMED_SPACING_MM", "CanonicalGrid", "CaseFiles",
-           "PreparedCase", "find_annotated_cases", "grid_around", "load_cases", "prepare_case",
+           "LoadingCancelled", "PreparedCase", "find_annotated_cases", "grid_around", "load_cases", "prepare_case",
            "resolve_spacing"]

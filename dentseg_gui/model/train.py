@@ -233,7 +233,9 @@ def train(data_dir: str | Path, out_path: str | Path, config: TrainConfig | None
     epoch's model was saved as the new best) and ``best_epoch``.
     ``should_stop`` is checked before every step; when it returns True training
     ends, keeping the best checkpoint (or saving the current model if no
-    epoch has finished yet). Raises ``DentsegError`` subclasses for user errors.
+    epoch has finished yet). It is also checked before each case is read: a stop
+    then raises ``dataset.LoadingCancelled`` and no model is written. Raises
+    ``DentsegError`` subclasses for user errors.
     """
     config = config or TrainConfig()
     out_path = Path(out_path)
@@ -254,7 +256,8 @@ def _train(data_dir, out_path: Path, config: TrainConfig, report, stop, t0: floa
     cases, warnings = load_cases(
         data_dir, window=max(256, int(config.crop_size * 1.6)),
         progress=lambda i, n, name: report({"kind": "loading", "done": i, "total": n, "case": name,
-                                            "elapsed_s": time.perf_counter() - t0}))
+                                            "elapsed_s": time.perf_counter() - t0}),
+        should_stop=stop)
     torch.manual_seed(config.seed)
     model, init_info = _initial_model(config)
     canonical_mm = CANONICAL_SPACING_MM

@@ -13,13 +13,14 @@ package's model code, and talks to it through one queue:
 
     ("progress", dict)       every dict ``train`` reports
     ("done", TrainResult)    the run ended (completed, early stopping or cancelled)
+    ("done", None)           cancelled while the cases were still being read: no model
     ("error", (kind, type name, message, traceback text))
 
-Cancel sets a shared event that ``train`` polls every step; it then saves the best
-checkpoint so far and returns, as in-process. Should the child not stop within
-``kill_after_s`` of the request (it may still be reading cases), it is terminated and
-the run counts as cancelled (checkpoints are written atomically, so the last saved one
-stays valid).
+Cancel sets a shared event that ``train`` polls before every case it reads and every
+step; it then saves the best checkpoint so far and returns, as in-process (or, still
+reading, returns with no model). Should the child not stop within ``kill_after_s`` of
+the request (stuck in one very large file, say), it is terminated and the run counts as
+cancelled (checkpoints are written atomically, so the last saved one stays valid).
 
 No Qt here: the GUI wraps this in a ``TaskWorker`` thread that only waits on the queue.
 
@@ -51,10 +52,14 @@ class TrainingProcessError(DentsegError):
 def _child_main(data_dir: str, out_path: str, config: Any, events, stop) -> None:
     """Entry point of the spawned process (top level, so that spawn can import it)."""
     try:
+        from .dataset import LoadingCancelled
         from .train import train
 
-        result = train(data_dir, out_path, config, progress=lambda d: events.put(("progress", d)),
-                       should_stop=stop.is_set)
+        try:
+            result = train(data_dir, out_path, config, progress=lambda d: events.put(("progress", d)),
+                           should_stop=stop.is_set)
+        except LoadingCancelled:
+            result = None           # cancelled before anything was trained
         events.put(("done", result))
     except DentsegError as exc:
         events.put(("error", ("dentseg", type(exc).__name__, str(exc), "")))
@@ -83,9 +88,9 @@ class TrainingProcess:
             should_stop: Callable[[], bool] | None = None, poll_s: float = 0.1) -> Any:
         """Start the child, relay its progress, return its ``TrainResult``.
 
-        After Cancel the child saves its best checkpoint and returns as usual; if it has
-        not within ``kill_after_s`` (it may still be reading cases), it is ended and
-        ``run`` returns None. Raises ``TrainingProcessError`` (a ``DentsegError``: the
+        After Cancel the child saves its best checkpoint and returns as usual (None when
+        it was still reading cases); if it has not within ``kill_after_s``, it is ended
+        and ``run`` returns None. Raises ``TrainingProcessError`` (a ``DentsegError``: the
         message is for the user) when the child reports an error or dies without a result.
         """
         report = progress or (lambda d: None)
@@ -101,7 +106,7 @@ class TrainingProcess:
                     self._stop.set()
                     stop_since = time.monotonic()
                 if stop_since is not None and time.monotonic() - stop_since > self.kill_after_s:
-                    # e.g. still reading cases: the user asked to stop, so it is stopped
+                    # e.g. stuck reading one huge file: the user asked to stop, so it is stopped
                     log.warning("training did not stop within %.0f s of Cancel; ended", self.kill_after_s)
                     self._proc.terminate()
                     self.terminated = True
