@@ -17,6 +17,13 @@ Two sources of "predictions":
   Always run; labelled as such.
 * ``LU-Net``: the real network (``--model``, default the bundled one) when the
   model file exists.
+* ``floor``: the TRUE PAB itself, anti-aliased onto the image's pixel grid and
+  contoured the way a prediction is (``probabilities_to_region``): what the
+  distance reads for a perfect segmentation at the image's pixel size, the
+  lowest any prediction can reach (``--no-floor`` to skip).
+
+``--styles`` picks the phantom styles (default ``faint,standard``; ``shifted``
+gives the network's own, larger errors on imaging it has not seen).
 
 Targets (from the project brief): >= 30 % lower distance on faint cases; Dice
 never worse on normal ones.
@@ -67,6 +74,22 @@ def network_prediction(segmenter, case):
     seg = segmenter.segment(case.image, spacing=a.pixel_spacing_mm)
     pab = probabilities_to_region(seg.probs, 1, seg.spacing_used)
     return pab, seg.probs[1], seg.landmarks
+
+
+def floor_prediction(case):
+    """Truth PAB as a perfect network would give it: soft (4x anti-aliased) mask -> contour."""
+    import cv2
+    from shapely import affinity
+
+    from dentseg_gui.model.predict import probabilities_to_region
+
+    a = case.annotation
+    # fine pixel u has its centre at image x = (u + 0.5) / 4 - 0.5 (pixel centres on integers)
+    fine = affinity.affine_transform(a.regions["PAB"], [4, 0, 0, 4, 1.5, 1.5])
+    big = geometry_to_mask(fine, (4 * a.height, 4 * a.width))
+    soft = cv2.resize(big.astype(np.float32), (a.width, a.height), interpolation=cv2.INTER_AREA)
+    probs = np.stack([1.0 - soft, soft, np.zeros_like(soft)])
+    return probabilities_to_region(probs, 1, a.pixel_spacing_mm), soft, dict(a.landmarks)
 
 
 def evaluate_case(case, pab, probs, landmarks, band_mm: float) -> dict:
@@ -129,9 +152,11 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=HELD_OUT_SEED)
     ap.add_argument("--model", default=None, help="model file; default the bundled one; 'none' to skip")
     ap.add_argument("--band", type=float, default=1.5, help="search band (mm) of compensation")
+    ap.add_argument("--styles", default="faint,standard", help="phantom styles, comma-separated")
+    ap.add_argument("--no-floor", action="store_true", help="skip the perfect-segmentation row")
     args = ap.parse_args(argv)
 
-    sources = ["simulated"]
+    sources = ["simulated"] + ([] if args.no_floor else ["floor"])
     segmenter = None
     if args.model != "none":
         from dentseg_gui.core.errors import ModelError
@@ -143,7 +168,7 @@ def main(argv=None) -> int:
             print(f"note: no network run ({exc})")
 
     results = {}
-    for style in ("faint", "standard"):
+    for style in args.styles.split(","):
         for source in sources:
             rows = []
             for i in range(args.n):
@@ -151,6 +176,8 @@ def main(argv=None) -> int:
                 case = generate_phantom(seed, style)
                 if source == "simulated":
                     pab, probs, lm = simulated_prediction(case, np.random.default_rng([seed, 5]))
+                elif source == "floor":
+                    pab, probs, lm = floor_prediction(case)
                 else:
                     pab, probs, lm = network_prediction(segmenter, case)
                 rows.append(evaluate_case(case, pab, probs, lm, args.band))
@@ -165,8 +192,9 @@ def main(argv=None) -> int:
     print(hdr)
     print("|" + "---|" * (hdr.count("|") - 1))
     for (source, style), s in results.items():
-        label = ("simulated (truth, palatal side displaced; image only)" if source == "simulated"
-                 else f"{source} (network probabilities + image)")
+        label = {"simulated": "simulated (truth, palatal side displaced; image only)",
+                 "floor": "floor (truth, anti-aliased and contoured like a prediction)"}.get(
+            source, f"{source} (network probabilities + image)")
         print(f"| {label} | {style} | {s['n']} | {s['dist_before']:.3f} | {s['dist_after']:.3f} | "
               f"{s['dist_change_pct']:+.0f} % | {s['dist_median_before']:.3f} | {s['dist_median_after']:.3f} | "
               f"{s['dice_before']:.3f} | {s['dice_after']:.3f} | {s['worst_dice_change']:+.3f} | "

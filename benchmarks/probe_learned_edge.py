@@ -8,6 +8,11 @@ regression and a small MLP on training phantoms (faint + standard) and reports t
 along-normal error on the held-out phantoms of ``bench_compensation.py`` (seeds 7000..)
 without and with the learned correction.
 
+A third column asks whether the faint blur merely flattens the surface's undulations:
+it fits the error to the predicted curve's own high-pass (its offset from a copy
+smoothed along the curve, ``HIGH_PASS_MM``) plus a constant, per style. A "sharpening"
+correction would show up there as a gain.
+
     python benchmarks/probe_learned_edge.py            # 150 + 150 training phantoms, ~3 min
 """
 
@@ -31,10 +36,21 @@ from dentseg_gui.model.inference import Segmenter  # noqa: E402
 from dentseg_gui.model.predict import probabilities_to_region  # noqa: E402
 
 OFFSETS_MM = np.arange(-1.5, 1.5001, 0.1)
+HIGH_PASS_MM = 1.0   # Gaussian sigma (mm of arc) of the smoothed copy of the curve
+
+
+def curve_high_pass(pts_mm: np.ndarray, normals: np.ndarray, step_mm: float) -> np.ndarray:
+    """Offset (mm, along the outward normal) of each sample from the curve smoothed along its arc."""
+    import cv2
+
+    k = max(3, 2 * int(np.ceil(3 * HIGH_PASS_MM / step_mm)) + 1)
+    smooth = cv2.GaussianBlur(pts_mm.astype(np.float64).reshape(-1, 1, 2), (1, k), 0,
+                              sigmaY=HIGH_PASS_MM / step_mm, borderType=cv2.BORDER_REPLICATE).reshape(-1, 2)
+    return ((pts_mm - smooth) * normals).sum(axis=1)
 
 
 def case_samples(seg: Segmenter, seed: int, style: str):
-    """(features, signed target mm) for the samples of one phantom, or None."""
+    """(profile features, curve high-pass, signed target mm) for one phantom's samples, or None."""
     case = generate_phantom(seed, style)
     a = case.annotation
     sp = a.pixel_spacing_mm
@@ -45,8 +61,9 @@ def case_samples(seg: Segmenter, seed: int, style: str):
     if pred_curve is None or true_curve is None:
         return None
     frame = ToothFrame.from_landmarks(dict(a.landmarks), sp)
-    pts, normals, _ = compensation._samples(pred_curve, frame, compensation.DEFAULT_PARAMS)
+    pts, normals, step = compensation._samples(pred_curve, frame, compensation.DEFAULT_PARAMS)
     scale = np.array([sp[1], sp[0]])
+    high_pass = curve_high_pass(pts * scale, normals, step)
     where = pts[:, None, :] * scale + OFFSETS_MM[None, :, None] * normals[:, None, :]     # mm
     xs = (where[..., 0] / scale[0]).astype(np.float32)
     ys = (where[..., 1] / scale[1]).astype(np.float32)
@@ -66,17 +83,18 @@ def case_samples(seg: Segmenter, seed: int, style: str):
     t = np.linspace(0.0, 1.0, len(pts))[:, None]
     feats = np.concatenate([image, prob, t, np.ones_like(t)], axis=1)
     ok = np.isfinite(target)
-    return feats[ok], target[ok]
+    return feats[ok], high_pass[ok], target[ok]
 
 
 def collect(seg: Segmenter, seeds, style: str):
-    xs, ys = [], []
+    xs, hs, ys = [], [], []
     for s in seeds:
         out = case_samples(seg, s, style)
         if out is not None:
             xs.append(out[0])
-            ys.append(out[1])
-    return np.concatenate(xs), np.concatenate(ys)
+            hs.append(np.stack([out[1], np.ones_like(out[1])], axis=1))
+            ys.append(out[2])
+    return np.concatenate(xs), np.concatenate(hs), np.concatenate(ys)
 
 
 def main() -> None:
@@ -88,9 +106,14 @@ def main() -> None:
     torch.manual_seed(0)
     torch.set_num_threads(2)
     seg = Segmenter.load(None)
-    xf, yf = collect(seg, range(20000, 20000 + args.n_train), "faint")
-    xs, ys = collect(seg, range(21000, 21000 + args.n_train), "standard")
+    xf, hf, yf = collect(seg, range(20000, 20000 + args.n_train), "faint")
+    xs, hs, ys = collect(seg, range(21000, 21000 + args.n_train), "standard")
     x, y = np.concatenate([xf, xs]), np.clip(np.concatenate([yf, ys]), -1.5, 1.5)
+    # curve-shape fit, one per style (least squares on samples within 1 mm of the truth)
+    shape_w = {}
+    for style, h, t in (("faint", hf, yf), ("standard", hs, ys)):
+        near = np.abs(t) < 1.0
+        shape_w[style] = np.linalg.lstsq(h[near], t[near], rcond=None)[0]
     tests = {style: collect(seg, range(7000, 7000 + args.n_test), style) for style in ("faint", "standard")}
 
     w = np.linalg.solve(x.T @ x + np.eye(x.shape[1]), x.T @ y)             # ridge, lambda 1
@@ -108,16 +131,20 @@ def main() -> None:
             opt.step()
 
     print(f"model {seg.name}; {len(y)} training samples from {2 * args.n_train} phantoms")
-    print("| style | samples | mean signed error mm | mean abs error mm: none | ridge | MLP |")
-    print("|---|---|---|---|---|---|")
-    for style, (xe, ye) in tests.items():
+    print("| style | samples | mean signed error mm | mean abs error mm: none | ridge | MLP "
+          "| curve high-pass (gain, constant) |")
+    print("|---|---|---|---|---|---|---|")
+    for style, (xe, he, ye) in tests.items():
         with torch.no_grad():
             mlp = net(torch.tensor(xe, dtype=torch.float32)).squeeze(1).numpy()
         none = np.abs(ye).mean()
         ridge = np.abs(ye - xe @ w).mean()
         learned = np.abs(ye - mlp).mean()
+        sw = shape_w[style]
+        shaped = np.abs(ye - he @ sw).mean()
         print(f"| {style} | {len(ye)} | {ye.mean():+.3f} | {none:.3f} | {ridge:.3f} ({ridge / none - 1:+.0%}) "
-              f"| {learned:.3f} ({learned / none - 1:+.0%}) |")
+              f"| {learned:.3f} ({learned / none - 1:+.0%}) "
+              f"| {shaped:.3f} ({shaped / none - 1:+.0%}; {sw[0]:+.2f}, {sw[1]:+.3f} mm) |")
 
 
 if __name__ == "__main__":
