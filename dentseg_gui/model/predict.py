@@ -36,6 +36,7 @@ from ..core.geometry import as_multipolygon, probability_to_geometry
 from ..core.image import SliceImage
 from ..core.measurements import apply_measurements
 from .compensation import CompensationResult, compensate
+from .quality import QualityCheck, assess, segmentation_certainty
 
 SOURCE = "LU-Net prediction"
 # a second region piece is kept when it is at least this fraction of the largest
@@ -57,6 +58,7 @@ class PredictionResult:
     segmentation: Any                          # inference.SegmentationResult (probabilities etc.)
     compensation: CompensationResult | None    # None when compensation is switched off
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    quality: QualityCheck = field(default_factory=QualityCheck)  # plausibility (model.quality)
 
 
 @dataclass
@@ -162,9 +164,12 @@ class Predictor:
                          regions={"PAB": pab, "enamel": enamel}, landmarks=landmarks)
         ann.provenance = self._provenance(seg_model, seg, comp)
         ann = apply_measurements(ann)
+        quality = assess(ann, getattr(seg, "landmark_confidence", None), segmentation_certainty(seg.probs),
+                         spacing_assumed=bool(getattr(seg, "spacing_assumed", False)))
+        ann.provenance["quality"] = quality.as_provenance()
         timings["measure"] = time.perf_counter() - t0
         timings["total"] = time.perf_counter() - t_all
-        return PredictionResult(ann, seg, comp, timings)
+        return PredictionResult(ann, seg, comp, timings, quality)
 
     def _provenance(self, seg_model, seg, comp: CompensationResult | None) -> dict[str, Any]:
         created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -314,4 +319,9 @@ def _summary(ann: Annotation | None) -> str:
         bits.append(f"PAB: {ann.measurements_missing.get('pab_area_mm2', 'not measured')}")
     if ann.provenance.get("spacing_assumed") and ann.pixel_spacing_mm is not None:
         bits.append(f"spacing assumed {ann.pixel_spacing_mm[1]:g} mm: pass --spacing")
+    quality = ann.provenance.get("quality")
+    if isinstance(quality, dict) and quality.get("level") not in (None, "ok"):
+        reasons = [str(r) for r in quality.get("reasons", [])]
+        more = f" (+{len(reasons) - 3} more)" if len(reasons) > 3 else ""
+        bits.append(f"{str(quality['level']).upper()}: " + "; ".join(reasons[:3]) + more)
     return ", ".join(bits)

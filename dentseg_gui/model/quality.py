@@ -1,0 +1,139 @@
+"""Is a prediction believable? A plausibility check of the network's output for one slice.
+
+A network trained on phantoms still answers on any image: a slice through the wrong
+tooth, a coronal slice, an MR of a head. It then draws *something* and the numbers
+look as precise as on a good case. This module flags such predictions so the
+clinician checks them before using the measurements. It never changes a prediction.
+
+Three kinds of evidence, each cheap:
+
+* **Landmark confidence**: the share of a heatmap's mass at its peak
+  (``SegmentationResult.landmark_confidence``).
+* **Segmentation certainty**: the mean winning-class probability over the pixels
+  predicted as PAB or enamel.
+* **Anatomy**: root length, width of the tooth at the CEJ, PAB and enamel areas against
+  broad ranges for an upper central incisor (which also catch a wrong pixel spacing).
+
+Levels: ``ok``; ``check`` (something is weaker than on any of 60 in-distribution
+phantoms: look at it); ``doubtful`` (the output is unlikely to be an upper incisor's
+PAB at all). Thresholds were set from ``benchmarks/bench_quality.py`` - on 60
+standard/faint held-out phantoms the lowest landmark confidence is 0.76 and the lowest
+certainty 0.94, so ``check`` starts below 0.7 and 0.9.
+
+numpy only (no torch, no Qt).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..core.annotation import Annotation
+
+LEVELS = ("ok", "check", "doubtful")
+
+#: landmark confidence (heatmap mass at the peak): below CHECK look at it, below DOUBT it is a guess
+LANDMARK_CHECK = 0.70
+LANDMARK_DOUBT = 0.30
+#: mean winning-class probability over the predicted PAB + enamel pixels
+CERTAINTY_CHECK = 0.90
+CERTAINTY_DOUBT = 0.80
+#: broad anatomical ranges of an upper central incisor (mm, mm²); outside them the
+#: prediction - or the pixel spacing - is wrong
+ROOT_LENGTH_MM = (7.0, 25.0)
+CEJ_WIDTH_MM = (3.5, 10.0)
+PAB_AREA_MM2 = (5.0, 150.0)
+ENAMEL_AREA_MM2 = (3.0, 40.0)
+
+
+@dataclass
+class QualityCheck:
+    findings: list[tuple[str, str]] = field(default_factory=list)   # (level, short phrase)
+
+    def add(self, level: str, reason: str) -> None:
+        if level not in LEVELS[1:]:
+            raise ValueError(f"level must be one of {LEVELS[1:]}, got {level!r}")
+        self.findings.append((level, reason))
+
+    @property
+    def level(self) -> str:
+        """'ok', 'check' or 'doubtful': the worst finding."""
+        return max((lvl for lvl, _ in self.findings), key=LEVELS.index, default="ok")
+
+    @property
+    def reasons(self) -> list[str]:
+        """The findings' phrases, worst first."""
+        return [r for lvl in reversed(LEVELS) for f_lvl, r in self.findings if f_lvl == lvl]
+
+    @property
+    def ok(self) -> bool:
+        return self.level == "ok"
+
+    def summary(self) -> str:
+        """One line for the user, e.g. 'check: apex confidence 0.42'; '' when ok."""
+        return "" if self.ok else f"{self.level}: " + "; ".join(self.reasons)
+
+    def as_provenance(self) -> dict[str, Any]:
+        return {"level": self.level, "reasons": list(self.reasons)}
+
+
+def segmentation_certainty(probs: np.ndarray) -> float | None:
+    """Mean winning-class probability over the pixels whose winner is PAB or enamel."""
+    probs = np.asarray(probs)
+    win = probs.argmax(axis=0)
+    sel = win > 0
+    if not sel.any():
+        return None
+    return float(probs.max(axis=0)[sel].mean())
+
+
+def assess(ann: Annotation, landmark_confidence: Mapping[str, float] | None = None,
+           certainty: float | None = None, spacing_assumed: bool = False) -> QualityCheck:
+    """Plausibility of a predicted annotation (with its measurements already applied)."""
+    q = QualityCheck()
+    hint = " (the pixel spacing was assumed: set it)" if spacing_assumed else ""
+
+    for name in ("PAB", "enamel"):
+        if ann.region(name).is_empty:
+            q.add("doubtful", f"no {name} found")
+    for name, conf in (landmark_confidence or {}).items():
+        if conf is None or not np.isfinite(conf):
+            continue
+        label = name.replace("_", " ")
+        if conf < LANDMARK_DOUBT:
+            q.add("doubtful", f"{label} is a guess (confidence {conf:.2f})")
+        elif conf < LANDMARK_CHECK:
+            q.add("check", f"{label} confidence {conf:.2f}")
+    if certainty is not None:
+        if certainty < CERTAINTY_DOUBT:
+            q.add("doubtful", f"segmentation uncertain (certainty {certainty:.2f})")
+        elif certainty < CERTAINTY_CHECK:
+            q.add("check", f"segmentation certainty {certainty:.2f}")
+
+    m = ann.measurements
+    ranges = (("root_length_mm", "root length", ROOT_LENGTH_MM, "mm"),
+              ("pab_area_mm2", "PAB area", PAB_AREA_MM2, "mm²"),
+              ("enamel_area_mm2", "enamel area", ENAMEL_AREA_MM2, "mm²"))
+    for key, label, (lo, hi), unit in ranges:
+        v = m.get(key)
+        if v is not None and not lo <= v <= hi:
+            q.add("doubtful", f"{label} {v:.1f} {unit} is outside {lo:g}-{hi:g} {unit}{hint}")
+    width = cej_width_mm(ann)
+    if width is not None and not CEJ_WIDTH_MM[0] <= width <= CEJ_WIDTH_MM[1]:
+        q.add("doubtful", f"tooth width at the CEJ {width:.1f} mm is outside "
+                          f"{CEJ_WIDTH_MM[0]:g}-{CEJ_WIDTH_MM[1]:g} mm{hint}")
+    return q
+
+
+def cej_width_mm(ann: Annotation) -> float | None:
+    """Distance CEJ_labial - CEJ_palatal in mm (None without both points or a spacing)."""
+    a, b = ann.landmarks.get("CEJ_labial"), ann.landmarks.get("CEJ_palatal")
+    sp = ann.pixel_spacing_mm
+    if a is None or b is None or sp is None:
+        return None
+    return float(np.hypot((a[0] - b[0]) * sp[1], (a[1] - b[1]) * sp[0]))
+
+
+__all__ = ["LEVELS", "QualityCheck", "assess", "cej_width_mm", "segmentation_certainty"]
