@@ -378,9 +378,10 @@ class FakePredictor:
     statuses, cancel) without torch or a trained network.
     """
 
-    def __init__(self, truth_dir: Path, delay_s: float = 0.0):
+    def __init__(self, truth_dir: Path, delay_s: float = 0.0, quality: dict | None = None):
         self.truth_dir = truth_dir
         self.delay_s = delay_s
+        self.quality = quality          # the plausibility check's verdict to report
         self.calls = 0
 
     def predict_image(self, image, spacing=None, should_stop=None):
@@ -399,6 +400,8 @@ class FakePredictor:
                           "model_sha256": "0" * 64,
                           "regions": {n: {"source": "model", "model": "fake-lunet"} for n in ann.regions},
                           "landmarks": {n: {"source": "model", "model": "fake-lunet"} for n in ann.landmarks}}
+        if self.quality is not None:
+            ann.provenance["quality"] = dict(self.quality)
         return SimpleNamespace(annotation=ann, segmentation=None, compensation=None, timings={})
 
 
@@ -445,6 +448,38 @@ def test_predict_all_fills_files_and_respects_hand_work(qtbot, window, dialogs, 
     assert merged.provenance["landmarks"]["apex"]["source"] == "model"
     assert merged.provenance["prediction"]["model"] == "fake-lunet"
     qtbot.waitUntil(lambda: not window.progress.isVisible(), timeout=3000)
+    doc.mark_saved()
+
+
+def test_a_flagged_prediction_is_marked_in_the_list_and_explained_until_reviewed(
+        qtbot, window, dialogs, case_dir, fake_predictor):
+    fake_predictor.quality = {"level": "doubtful", "reasons": ["apex is a guess (confidence 0.12)"]}
+    imgs = sorted(p for p in case_dir.iterdir() if not p.name.endswith(".json"))
+    for img in imgs[:2]:
+        annotation_path_for(img).unlink()
+    window.open_folder(case_dir)
+    wait_idle(qtbot, window)
+    dialogs.choices = ["fill_missing"]            # the other three cases keep their annotations
+    with qtbot.waitSignal(window.predictionFinished, timeout=30_000):
+        assert window.predict_all()
+    assert "the model is unsure about 2 (marked ⚠)" in window.statusBar().currentMessage()
+    open_entry, closed_entry = window.cases.entries[0], window.cases.entries[1]
+    # the closed case's file says so, and so does its row (tooltip: why)
+    assert load_annotation(annotation_path_for(imgs[1])).provenance["prediction"]["quality"]["level"] == "doubtful"
+    assert closed_entry.flag == "doubtful" and "apex is a guess" in closed_entry.detail
+    index = window.cases.index(1)
+    assert window.cases.data(index).endswith("· predicted ⚠ doubtful")
+    # the open case: flagged in the list and explained in the case info
+    assert open_entry.flag == "doubtful"
+    info = window.measurement_panel.info.text()
+    assert "Model output doubtful" in info and "apex is a guess (confidence 0.12)" in info
+    # once a person has corrected it, the row is no longer flagged; the info still says
+    # what the model's output was flagged for
+    doc = window.document
+    x, y = doc.annotation.landmarks["apex"]
+    doc.set_landmark("apex", (x + 2.0, y))
+    assert open_entry.flag == "" and open_entry.status == "edited"
+    assert "apex is a guess" in window.measurement_panel.info.text()
     doc.mark_saved()
 
 

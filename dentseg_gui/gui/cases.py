@@ -253,6 +253,22 @@ def is_model_only(ann: Annotation) -> bool:
     return all(from_model(p) for p in items)
 
 
+def prediction_flag(ann: Annotation | None) -> tuple[str, str]:
+    """('check' | 'doubtful', reasons) when ``ann`` is unreviewed model output that the
+    plausibility check (``model.quality``) flagged; ('', '') otherwise.
+
+    Once a person has edited the case the list no longer flags it (the case info
+    panel still shows what the model's output was flagged for).
+    """
+    if ann is None or annotation_status(ann) != STATUS_PREDICTED:
+        return "", ""
+    pred = (ann.provenance or {}).get("prediction")
+    quality = pred.get("quality") if isinstance(pred, dict) else None
+    if not isinstance(quality, dict) or quality.get("level") not in ("check", "doubtful"):
+        return "", ""
+    return str(quality["level"]), "; ".join(str(r) for r in quality.get("reasons", []))
+
+
 def has_hand_work(ann: Annotation) -> bool:
     """Anything a person drew, placed or corrected (what a prediction must not overwrite)."""
     if annotation_status(ann) == STATUS_UNANNOTATED:
@@ -262,16 +278,27 @@ def has_hand_work(ann: Annotation) -> bool:
 
 def disk_status(image_path: Path) -> tuple[str, str]:
     """(status, detail) from the annotation file beside the image, without reading the image."""
+    status, detail, _ = disk_state(image_path)
+    return status, detail
+
+
+def disk_state(image_path: Path) -> tuple[str, str, str]:
+    """(status, detail, flag): ``disk_status`` plus the prediction flag (``prediction_flag``);
+    a flagged case's detail says why."""
     ann_path = annotation_path_for(image_path)
     if not image_path.exists():
-        return STATUS_ERROR, "image file not found"
+        return STATUS_ERROR, "image file not found", ""
     if not ann_path.exists():
-        return STATUS_UNANNOTATED, ""
+        return STATUS_UNANNOTATED, "", ""
     try:
         ann = load_annotation(ann_path)
     except AnnotationError as exc:
-        return STATUS_ERROR, str(exc)
-    return annotation_status(ann), ""
+        return STATUS_ERROR, str(exc), ""
+    flag, why = prediction_flag(ann)
+    return annotation_status(ann), (f"model output flagged ({flag}): {why}" if flag else ""), flag
+
+
+
 
 
 # --------------------------------------------------------------------------- list model
@@ -283,6 +310,7 @@ class CaseEntry:
     status: str = STATUS_UNANNOTATED
     detail: str = ""                      # error text or a note shown as tooltip
     extra: dict = field(default_factory=dict)
+    flag: str = ""                        # 'check' | 'doubtful': unreviewed model output flagged
 
     @property
     def annotation_path(self) -> Path:
@@ -313,7 +341,7 @@ class CaseList(QAbstractListModel):
         e = self.entries[index.row()]
         colour, mark = _STATUS_STYLE.get(e.status, ("#000000", "?"))
         if role == Qt.ItemDataRole.DisplayRole:
-            return f"{e.name}   · {e.status}"
+            return f"{e.name}   · {e.status}" + (f" ⚠ {e.flag}" if e.flag else "")
         if role == Qt.ItemDataRole.ToolTipRole:
             tip = f"{e.image_path}\nstatus: {e.status}"
             return tip + (f"\n{e.detail}" if e.detail else "")
@@ -332,8 +360,8 @@ class CaseList(QAbstractListModel):
         self.beginResetModel()
         self.entries = []
         for p in paths:
-            status, detail = disk_status(p)
-            self.entries.append(CaseEntry(Path(p), status, detail))
+            status, detail, flag = disk_state(p)
+            self.entries.append(CaseEntry(Path(p), status, detail, flag=flag))
         self.endResetModel()
 
     def add_paths(self, paths: Iterable[Path]) -> list[int]:
@@ -342,10 +370,10 @@ class CaseList(QAbstractListModel):
         for p in paths:
             row = self.row_of(p)
             if row is None:
-                status, detail = disk_status(p)
+                status, detail, flag = disk_state(p)
                 n = len(self.entries)
                 self.beginInsertRows(QModelIndex(), n, n)
-                self.entries.append(CaseEntry(Path(p), status, detail))
+                self.entries.append(CaseEntry(Path(p), status, detail, flag=flag))
                 self.endInsertRows()
                 row = n
             rows.append(row)
@@ -358,16 +386,17 @@ class CaseList(QAbstractListModel):
                 return i
         return None
 
-    def set_status(self, row: int, status: str, detail: str = "") -> None:
+    def set_status(self, row: int, status: str, detail: str = "", flag: str = "") -> None:
         if 0 <= row < len(self.entries):
             self.entries[row].status = status
             self.entries[row].detail = detail
+            self.entries[row].flag = flag
             idx = self.index(row)
             self.dataChanged.emit(idx, idx)
 
     def refresh_from_disk(self, row: int) -> None:
         if 0 <= row < len(self.entries):
-            self.set_status(row, *disk_status(self.entries[row].image_path))
+            self.set_status(row, *disk_state(self.entries[row].image_path))
 
     def paths(self) -> list[Path]:
         return [e.image_path for e in self.entries]

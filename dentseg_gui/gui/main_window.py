@@ -16,6 +16,7 @@ without asking.
 
 from __future__ import annotations
 
+import html
 import logging
 import os
 from pathlib import Path
@@ -30,13 +31,25 @@ from ..core.annotation import annotation_path_for
 from ..core.errors import DentsegError
 from . import messages
 from .autosave import Autosaver, discard_autosave, pending_recoveries, recovery_for
-from .cases import (STATUS_EDITED, STATUS_ERROR, CaseList, RecentFiles, annotation_status,
+from .cases import (STATUS_EDITED, STATUS_ERROR, CaseList, RecentFiles, annotation_status, prediction_flag,
                     app_settings, expand_paths, find_images, has_hand_work)
 from .layer_panel import LayerPanel
 from .measurement_panel import MeasurementPanel
 from .workers import LoadWorker, PredictJob, PredictWorker, TaskWorker
 
 log = logging.getLogger("dentseg.gui.window")
+
+
+def prediction_note_html(quality) -> str:
+    """The case info line for a prediction the plausibility check flagged ('' when ok)."""
+    if not isinstance(quality, dict) or quality.get("level") not in ("check", "doubtful"):
+        return ""
+    doubtful = quality["level"] == "doubtful"
+    colour = "#b00020" if doubtful else "#b35c00"
+    head = ("Model output doubtful – is this a sagittal slice through an upper incisor, "
+            "with the right pixel spacing?" if doubtful else "Model output to check:")
+    reasons = [html.escape(str(r)) for r in quality.get("reasons", [])]
+    return (f"<span style='color:{colour}'><b>{head}</b> " + "; ".join(reasons) + "</span>")
 
 IMAGE_FILTER = ("Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.dcm *.dicom *.ima);;"
                 "DentSeg annotations (*.dentseg.json);;All files (*)")
@@ -72,6 +85,7 @@ class MainWindow(QMainWindow):
         self._pending_predict_after_load = False
         self._batch_mode: str | None = None
         self._predict_errors: list[str] = []
+        self._predict_flagged = 0
         self._accepted_recoveries: set[str] = set()
         self._syncing = False
         self.recent = RecentFiles()
@@ -419,8 +433,10 @@ class MainWindow(QMainWindow):
             return
         doc = self.document
         status = STATUS_EDITED if doc.is_modified() else annotation_status(doc.annotation)
-        if self.cases.entries[row].status != status:
-            self.cases.set_status(row, status)
+        flag, why = prediction_flag(doc.annotation)
+        entry = self.cases.entries[row]
+        if (entry.status, entry.flag) != (status, flag):
+            self.cases.set_status(row, status, f"model output flagged ({flag}): {why}" if flag else "", flag)
             self._update_case_summary()
 
     def _select_row(self, row: int | None) -> None:
@@ -740,6 +756,9 @@ class MainWindow(QMainWindow):
             name = model.get("name") if isinstance(model, dict) else model
             lines.append(f"Model: {name or 'LU-Net'}"
                          + (f" ({str(pred.get('model_sha256'))[:10]}…)" if pred.get("model_sha256") else ""))
+            note = prediction_note_html(pred.get("quality"))
+            if note:
+                lines.append(note)
         self.measurement_panel.set_case_info("<br>".join(lines))
 
     def _update_spacing_label(self) -> None:
@@ -957,6 +976,7 @@ class MainWindow(QMainWindow):
 
     def _start_predict(self, jobs: list[PredictJob]) -> bool:
         self._predict_errors: list[str] = []
+        self._predict_flagged = 0
         w = self._track(PredictWorker(jobs, self.model_path, self.compensation, parent=self))
         self.predict_worker = w
         w.progress.connect(self._set_progress)
@@ -976,12 +996,15 @@ class MainWindow(QMainWindow):
         path = Path(outcome.job.image_path)
         doc = self.document
         if doc is not None and doc.image_path is not None and doc.image_path.resolve() == path.resolve():
-            self._apply_prediction_to_document(doc, pred)
+            applied = self._apply_prediction_to_document(doc, pred)
         else:
-            self._apply_prediction_to_file(path, outcome.image, pred)
+            applied = self._apply_prediction_to_file(path, outcome.image, pred)
+        if applied and (pred.provenance.get("quality") or {}).get("level") in ("check", "doubtful"):
+            self._predict_flagged += 1      # model output the plausibility check doubts went in
 
-    def _apply_prediction_to_document(self, doc, pred) -> None:
-        """Model output enters the open case as one undo step, never silently over hand work."""
+    def _apply_prediction_to_document(self, doc, pred) -> bool:
+        """Model output enters the open case as one undo step, never silently over hand work.
+        True when it changed the annotation."""
         mode = self._batch_mode or "replace"
         if self._batch_mode is None and has_hand_work(doc.annotation):
             mode = messages.ask_choice(
@@ -995,37 +1018,40 @@ class MainWindow(QMainWindow):
         if mode in (None, "cancel"):
             doc.set_prediction(pred)
             self.statusBar().showMessage("Prediction kept aside; the annotation was not changed.", 6000)
-            return
+            return False
         changed = doc.apply_prediction(pred, mode)
         self._refresh_current_status()
         self.statusBar().showMessage(
             "Prediction applied – review and correct it, then save." if changed
             else "The prediction added nothing (everything was already annotated).", 6000)
+        return changed
 
-    def _apply_prediction_to_file(self, image_path: Path, image, pred) -> None:
-        """Batch prediction for a case that is not open: merge into its annotation file."""
+    def _apply_prediction_to_file(self, image_path: Path, image, pred) -> bool:
+        """Batch prediction for a case that is not open: merge into its annotation file.
+        True when it changed the file."""
         from ..core.annotation import load_annotation, save_annotation
         from .document import CaseDocument
         if self._batch_mode is None:  # "predict current", but the user has switched cases since
             self.statusBar().showMessage(f"The prediction for {image_path.name} arrived after the case "
                                          "was closed; nothing was changed. Open it and predict again.", 8000)
-            return
+            return False
         ann_path = annotation_path_for(image_path)
         row = self.cases.row_of(image_path)
         try:
             ann = load_annotation(ann_path) if ann_path.exists() else None
             doc = CaseDocument(image, ann, image_path, ann_path)
-            doc.apply_prediction(pred, self._batch_mode or "replace")
+            changed = doc.apply_prediction(pred, self._batch_mode or "replace")
             out = doc.annotation_for_save()
             out.image_path = image_path.name
             save_annotation(out, ann_path)
             doc.deleteLater()
         except (DentsegError, OSError) as exc:
             self._on_case_predict_failed(row if row is not None else -1, messages.error_text(exc, ann_path))
-            return
+            return False
         if row is not None:
             self.cases.refresh_from_disk(row)
             self._update_case_summary()
+        return changed
 
     def _on_case_predict_failed(self, index: int, message: str) -> None:
         log.warning("prediction failed: %s", message)
@@ -1040,8 +1066,11 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Prediction cancelled.", 5000)
         else:
             done = payload.get("done", 0) if isinstance(payload, dict) else 0
+            flagged = self._predict_flagged
             self.statusBar().showMessage(
-                f"Prediction finished: {done} case(s)" + (f", {len(errors)} failed" if errors else ""), 8000)
+                f"Prediction finished: {done} case(s)" + (f", {len(errors)} failed" if errors else "")
+                + (f"; the model is unsure about {flagged} ({'see the case info' if done == 1 else 'marked ⚠'}"
+                   "): check them before using the measurements" if flagged else ""), 15000)
         if outcome != "failed" and errors:
             listed = "\n".join(f"• {e}" for e in errors[:5])
             more = f"\n… and {len(errors) - 5} more" if len(errors) > 5 else ""

@@ -108,6 +108,11 @@ def _provenance_html(ann, model_info: dict | None) -> str:
         if pred.get("spacing_assumed"):
             bits.append('<span style="color:#9a6a00">pixel spacing was assumed</span>')
         lines.append("Model: " + ", ".join(bits))
+        quality = pred.get("quality")
+        if isinstance(quality, dict) and quality.get("level") in ("check", "doubtful"):
+            reasons = "; ".join(_e(str(r)) for r in quality.get("reasons", []))
+            lines.append(f'<span style="color:#9a6a00">Model output flagged ({_e(quality["level"])}): '
+                         f'{reasons}</span>')
     elif prov.get("generator"):
         lines.append(f"Source: synthetic phantom ({_e(prov.get('generator'))}, seed {_e(prov.get('seed', '?'))})")
     else:
