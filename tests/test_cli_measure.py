@@ -67,3 +67,36 @@ def test_cli_errors_are_one_line_not_tracebacks(tmp_path, capsys):
     rc = main(["measure", str(tmp_path / "missing.dentseg.json")])
     err = capsys.readouterr().err
     assert rc == 2 and "file not found" in err and "Traceback" not in err
+
+
+def _model_output(name: str, level: str | None, edited: str | None = None) -> Annotation:
+    """``_ann`` as unreviewed model output (as ``dentseg predict`` writes it) with a verdict."""
+    ann = _ann(name)
+    stamp = {"source": "model", "model": "LU-Net"}
+    ann.provenance = {"source": "LU-Net prediction",
+                      "regions": {n: dict(stamp) for n in ann.regions},
+                      "landmarks": {n: dict(stamp) for n in ann.landmarks}}
+    if level:
+        ann.provenance["quality"] = {"level": level, "reasons": ["apex confidence 0.41"]}
+    if edited:
+        ann.provenance["landmarks"][edited]["edited_by_hand"] = True
+    return ann
+
+
+def test_measure_marks_unreviewed_flagged_model_output(tmp_path, capsys):
+    files = [save_annotation(_model_output("flagged.png", "check"), tmp_path / "flagged.dentseg.json"),
+             save_annotation(_model_output("fine.png", "ok"), tmp_path / "fine.dentseg.json"),
+             save_annotation(_model_output("reviewed.png", "doubtful", edited="apex"),
+                             tmp_path / "reviewed.dentseg.json"),
+             save_annotation(_ann("hand.png"), tmp_path / "hand.dentseg.json")]
+    assert main(["measure", *map(str, files), "--csv", str(tmp_path / "m.csv"),
+                 "--json", str(tmp_path / "m.json")]) == 0
+    rows = {r["image"]: r for r in csv.DictReader(open(tmp_path / "m.csv", newline="", encoding="utf-8"))}
+    assert rows["flagged.png"]["model_check"] == "check: apex confidence 0.41"
+    assert rows["fine.png"]["model_check"] == rows["reviewed.png"]["model_check"] == rows["hand.png"]["model_check"] == ""
+    cases = {c["image"]: c for c in json.loads((tmp_path / "m.json").read_text(encoding="utf-8"))["cases"]}
+    assert cases["flagged.png"]["model_check"] == "check: apex confidence 0.41"
+    assert cases["hand.png"]["model_check"] is None
+    capsys.readouterr()
+    assert main(["measure", str(files[0])]) == 0
+    assert "model output not reviewed, flagged check: apex confidence 0.41" in capsys.readouterr().out

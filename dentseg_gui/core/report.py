@@ -2,7 +2,9 @@
 
 CSV columns: ``image`` (the image file name) first, then every key of
 ``MEASUREMENT_KEYS`` in order (empty cell = missing), then ``missing`` with
-``key: reason`` pairs, then ``annotation`` (the file the row came from).
+``key: reason`` pairs, then ``model_check`` ("doubtful: reasons" / "check: reasons"
+when the row is model output nobody has reviewed and the plausibility check flagged
+it; empty otherwise), then ``annotation`` (the file the row came from).
 Measurements are always recomputed from the regions and landmarks, never
 copied from the file, so an edited file can't report stale numbers.
 """
@@ -21,6 +23,7 @@ from .annotation import Annotation, load_annotation
 from .atomic import atomic_write_text
 from .errors import DentsegError
 from .measurements import KEYS, MEASUREMENT_KEYS, MeasurementSet, measure
+from .provenance import prediction_flag
 
 
 @dataclass
@@ -28,6 +31,7 @@ class ReportRow:
     image: str
     annotation_path: str
     measurements: MeasurementSet
+    model_check: str = ""          # unreviewed, flagged model output: "level: reasons"
 
     def as_csv_dict(self) -> dict[str, str]:
         d = {"image": self.image}
@@ -35,20 +39,23 @@ class ReportRow:
             v = self.measurements.values.get(k)
             d[k] = "" if v is None else f"{v:.4f}"
         d["missing"] = "; ".join(f"{k}: {r}" for k, r in self.measurements.missing.items())
+        d["model_check"] = self.model_check
         d["annotation"] = self.annotation_path
         return d
 
     def as_json_dict(self) -> dict:
         return {"image": self.image, "annotation": self.annotation_path,
                 "measurements": {k: self.measurements.values.get(k) for k in KEYS},
-                "missing": dict(self.measurements.missing)}
+                "missing": dict(self.measurements.missing), "model_check": self.model_check or None}
 
 
-CSV_COLUMNS = ["image", *KEYS, "missing", "annotation"]
+CSV_COLUMNS = ["image", *KEYS, "missing", "model_check", "annotation"]
 
 
 def row_for(ann: Annotation, annotation_path: str | Path = "") -> ReportRow:
-    return ReportRow(Path(ann.image_path).name, str(annotation_path), measure(ann))
+    flag, why = prediction_flag(ann)
+    return ReportRow(Path(ann.image_path).name, str(annotation_path), measure(ann),
+                     f"{flag}: {why}" if flag else "")
 
 
 def csv_text(rows: Sequence[ReportRow]) -> str:
@@ -82,6 +89,8 @@ def format_table(rows: Sequence[ReportRow]) -> str:
             v = r.measurements.values.get(k.key)
             text = f"{v:10.3f} {k.unit}" if v is not None else f"{'missing':>10}   ({r.measurements.missing.get(k.key, '')})"
             lines.append(f"  {k.key:<24} {text}")
+        if r.model_check:
+            lines.append(f"  model output not reviewed, flagged {r.model_check}")
     return "\n".join(lines)
 
 

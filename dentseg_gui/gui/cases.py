@@ -26,6 +26,7 @@ from PySide6.QtGui import QColor
 
 from ..core.annotation import (SUFFIX, Annotation, annotation_path_for, load_annotation)
 from ..core.errors import AnnotationError, ImageLoadError
+from ..core.provenance import has_content, is_model_only, prediction_flag  # noqa: F401 (re-exported)
 
 # What the loader reads (core.image_io is the authority; this list only picks files in a folder).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom")
@@ -225,48 +226,9 @@ def load_case(image_path: str | Path, spacing: tuple[float, float] | None = None
 
 def annotation_status(ann: Annotation | None) -> str:
     """unannotated / predicted (model output nobody edited) / saved (has human work)."""
-    if ann is None or (not any(not g.is_empty for g in ann.regions.values()) and not ann.landmarks):
+    if not has_content(ann):
         return STATUS_UNANNOTATED
     return STATUS_PREDICTED if is_model_only(ann) else STATUS_SAVED
-
-
-def is_model_only(ann: Annotation) -> bool:
-    """True when every region and landmark came from the model and none was edited by hand.
-
-    Reads the provenance written by ``CaseDocument``:
-    ``provenance["regions"|"landmarks"][name]["source"]`` is "model" or "manual",
-    with ``edited_by_hand`` true once a person changed a model output.
-    """
-    prov = ann.provenance or {}
-    items = []
-    for kind, names in (("regions", [n for n, g in ann.regions.items() if not g.is_empty]),
-                        ("landmarks", list(ann.landmarks))):
-        table = prov.get(kind) if isinstance(prov.get(kind), dict) else {}
-        items.extend(table.get(n) for n in names)
-    if not items:
-        return False
-
-    def from_model(p) -> bool:
-        return (isinstance(p, dict) and p.get("source") == "model"
-                and not p.get("edited_by_hand") and not p.get("edited"))
-
-    return all(from_model(p) for p in items)
-
-
-def prediction_flag(ann: Annotation | None) -> tuple[str, str]:
-    """('check' | 'doubtful', reasons) when ``ann`` is unreviewed model output that the
-    plausibility check (``model.quality``) flagged; ('', '') otherwise.
-
-    Once a person has edited the case the list no longer flags it (the case info
-    panel still shows what the model's output was flagged for).
-    """
-    if ann is None or annotation_status(ann) != STATUS_PREDICTED:
-        return "", ""
-    pred = (ann.provenance or {}).get("prediction")
-    quality = pred.get("quality") if isinstance(pred, dict) else None
-    if not isinstance(quality, dict) or quality.get("level") not in ("check", "doubtful"):
-        return "", ""
-    return str(quality["level"]), "; ".join(str(r) for r in quality.get("reasons", []))
 
 
 def has_hand_work(ann: Annotation) -> bool:

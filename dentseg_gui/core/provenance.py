@@ -1,0 +1,62 @@
+"""Reading an annotation's provenance: what came from the model, and what a person checked.
+
+``CaseDocument`` (GUI) and ``model.predict`` write ``provenance["regions"|"landmarks"][name]``
+with ``source`` "model" or "manual" and ``edited_by_hand`` once a person changed a model
+output, and ``provenance["prediction"]`` (or, in a file written by ``dentseg predict``,
+the top level) with the prediction's details, among them the plausibility verdict
+``quality = {level, reasons}`` (``model.quality``). Qt-free, so the GUI's case list and the
+measurement report read it the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .annotation import Annotation
+
+
+def has_content(ann: Annotation | None) -> bool:
+    """Any non-empty region or any landmark."""
+    return ann is not None and (any(not g.is_empty for g in ann.regions.values()) or bool(ann.landmarks))
+
+
+def is_model_only(ann: Annotation) -> bool:
+    """True when every region and landmark came from the model and none was edited by hand."""
+    prov = ann.provenance or {}
+    items = []
+    for kind, names in (("regions", [n for n, g in ann.regions.items() if not g.is_empty]),
+                        ("landmarks", list(ann.landmarks))):
+        table = prov.get(kind) if isinstance(prov.get(kind), dict) else {}
+        items.extend(table.get(n) for n in names)
+    if not items:
+        return False
+
+    def from_model(p: Any) -> bool:
+        return (isinstance(p, dict) and p.get("source") == "model"
+                and not p.get("edited_by_hand") and not p.get("edited"))
+
+    return all(from_model(p) for p in items)
+
+
+def prediction_quality(ann: Annotation | None) -> dict[str, Any] | None:
+    """The plausibility verdict of the prediction behind ``ann`` ({level, reasons}), if any."""
+    if ann is None:
+        return None
+    prov = ann.provenance or {}
+    pred = prov.get("prediction")
+    quality = (pred if isinstance(pred, dict) else prov).get("quality")
+    return quality if isinstance(quality, dict) and quality.get("level") else None
+
+
+def prediction_flag(ann: Annotation | None) -> tuple[str, str]:
+    """('check' | 'doubtful', reasons) when ``ann`` is unreviewed model output that the
+    plausibility check flagged; ('', '') otherwise (also once a person has edited it)."""
+    if not has_content(ann) or not is_model_only(ann):
+        return "", ""
+    quality = prediction_quality(ann)
+    if quality is None or quality.get("level") not in ("check", "doubtful"):
+        return "", ""
+    return str(quality["level"]), "; ".join(str(r) for r in quality.get("reasons", []))
+
+
+__all__ = ["has_content", "is_model_only", "prediction_flag", "prediction_quality"]
