@@ -497,3 +497,16 @@ def test_screenshots_of_canvas_and_export(canvas, qtbot, tmp_path):
     assert not img.isNull() and img.width() > ph.image.width
     assert img.save(str(shots / "canvas_export.png"))
     assert doc.undo_stack.count() == 0
+
+
+def test_axis_and_landmark_labels_do_not_cover_each_other_on_the_demo_case(qtbot, canvas):
+    case = generate_phantom(0, "demo")
+    show(canvas, CaseDocument(case.image, case.annotation, Path("demo.png")))
+    qtbot.waitUntil(lambda: bool(canvas.measurement_overlay.texts), timeout=3000)
+    labels = {t.toPlainText(): t.sceneBoundingRect() for t in canvas.measurement_overlay.texts}
+    labels.update({name: t.sceneBoundingRect() for name, t in canvas.landmark_labels.items() if t.isVisible()})
+    assert {"x palatal", "long axis", "CEJ_palatal", "CEJ_labial", "apex"} <= set(labels)
+    names = sorted(labels)
+    overlaps = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
+                if labels[a].intersected(labels[b]).width() * labels[a].intersected(labels[b]).height() > 4]
+    assert overlaps == []

@@ -156,9 +156,11 @@ class MeasurementOverlay:
             self.crest.setPath(segments_path([og.crest_line]))
         o = og.origin
         pal_end = og.perpendicular_ends[1]
-        # above the end of the x axis: the CEJ palatal label sits below it
+        # beyond the end of the x axis, on the side it slopes to (below it if it runs down) and
+        # a few pixels clear of the line: the CEJ palatal label sits beside the CEJ, nearer the
+        # origin, and would otherwise touch it at the usual zoom
         self._text("x palatal", style.AXIS_COLOR, pal_end,
-                   (0.0 if pal_end[0] >= o[0] else 1.0, 1.0), "axes")
+                   (0.0 if pal_end[0] >= o[0] else 1.0, -0.3 if pal_end[1] > o[1] else 1.3), "axes")
         crown_end = og.axis_ends[0]
         self._text("long axis", style.AXIS_COLOR, crown_end, _direction_anchor(crown_end, o), "axes")
         for level, (a, b) in og.level_lines.items():
