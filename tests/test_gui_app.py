@@ -483,6 +483,22 @@ def test_a_flagged_prediction_is_marked_in_the_list_and_explained_until_reviewed
     doc.mark_saved()
 
 
+def test_a_flagged_file_from_the_predict_command_shows_its_verdict_when_opened(qtbot, window, dialogs, case_dir):
+    from dentseg_gui.core.annotation import save_annotation
+    img = sorted(case_dir.glob("*.png"))[0]
+    ann = load_annotation(annotation_path_for(img))
+    stamp = {"source": "model", "model": "LU-Net"}
+    ann.provenance = {"source": "LU-Net prediction", "regions": {n: dict(stamp) for n in ann.regions},
+                      "landmarks": {n: dict(stamp) for n in ann.landmarks},
+                      "quality": {"level": "check", "reasons": ["apex confidence 0.55"]}}
+    save_annotation(ann, annotation_path_for(img))          # as `dentseg predict` writes it
+    window.open_paths([img])
+    wait_idle(qtbot, window)
+    assert window.cases.entries[0].flag == "check"
+    info = window.measurement_panel.info.text()
+    assert "Model output to check:" in info and "apex confidence 0.55" in info
+
+
 def test_prediction_can_be_cancelled(qtbot, window, dialogs, case_dir, fake_predictor):
     fake_predictor.delay_s = 5.0
     window.open_folder(case_dir)

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QInputDialog
 
 from ..core.annotation import annotation_path_for
 from ..core.errors import DentsegError
+from ..core.provenance import prediction_quality
 from . import messages
 from .autosave import Autosaver, discard_autosave, pending_recoveries, recovery_for
 from .cases import (STATUS_EDITED, STATUS_ERROR, CaseList, RecentFiles, annotation_status, prediction_flag,
@@ -756,9 +757,10 @@ class MainWindow(QMainWindow):
             name = model.get("name") if isinstance(model, dict) else model
             lines.append(f"Model: {name or 'LU-Net'}"
                          + (f" ({str(pred.get('model_sha256'))[:10]}…)" if pred.get("model_sha256") else ""))
-            note = prediction_note_html(pred.get("quality"))
-            if note:
-                lines.append(note)
+        # the verdict of the prediction behind this case (also from a `dentseg predict` file)
+        note = prediction_note_html(prediction_quality(ann))
+        if note:
+            lines.append(note)
         self.measurement_panel.set_case_info("<br>".join(lines))
 
     def _update_spacing_label(self) -> None:
