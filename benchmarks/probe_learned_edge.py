@@ -86,7 +86,7 @@ def case_samples(seg: Segmenter, seed: int, style: str):
     return feats[ok], high_pass[ok], target[ok]
 
 
-def collect(seg: Segmenter, seeds, style: str):
+def collect(seg: Segmenter, seeds, style: str, per_case: list | None = None):
     xs, hs, ys = [], [], []
     for s in seeds:
         out = case_samples(seg, s, style)
@@ -94,7 +94,29 @@ def collect(seg: Segmenter, seeds, style: str):
             xs.append(out[0])
             hs.append(np.stack([out[1], np.ones_like(out[1])], axis=1))
             ys.append(out[2])
+    if per_case is not None:
+        per_case.extend(ys)
     return np.concatenate(xs), np.concatenate(hs), np.concatenate(ys)
+
+
+def oracle_errors(per_case: list[np.ndarray], sigma_mm: float = 2.0, step_mm: float = 0.2) -> tuple[float, float, float]:
+    """Mean abs error (mm): as predicted; after removing each case's TRUE mean offset; after
+    removing the true error smoothed along the curve (Gaussian, ``sigma_mm``). Upper bounds of
+    what a per-case shift, or a smooth correction, could gain."""
+    import cv2
+
+    sig = sigma_mm / step_mm
+    k = 2 * int(np.ceil(3 * sig)) + 1
+    none, shift, smooth = [], [], []
+    for t in per_case:
+        if len(t) < 5:
+            continue
+        low = cv2.GaussianBlur(t.astype(np.float64).reshape(-1, 1), (1, k), 0, sigmaY=sig,
+                               borderType=cv2.BORDER_REPLICATE).ravel()
+        none.append(np.abs(t).mean())
+        shift.append(np.abs(t - t.mean()).mean())
+        smooth.append(np.abs(t - low).mean())
+    return float(np.mean(none)), float(np.mean(shift)), float(np.mean(smooth))
 
 
 def main() -> None:
@@ -114,7 +136,9 @@ def main() -> None:
     for style, h, t in (("faint", hf, yf), ("standard", hs, ys)):
         near = np.abs(t) < 1.0
         shape_w[style] = np.linalg.lstsq(h[near], t[near], rcond=None)[0]
-    tests = {style: collect(seg, range(7000, 7000 + args.n_test), style) for style in ("faint", "standard")}
+    test_cases: dict[str, list] = {"faint": [], "standard": []}
+    tests = {style: collect(seg, range(7000, 7000 + args.n_test), style, test_cases[style])
+             for style in ("faint", "standard")}
 
     w = np.linalg.solve(x.T @ x + np.eye(x.shape[1]), x.T @ y)             # ridge, lambda 1
     net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 64), torch.nn.ReLU(),
@@ -145,6 +169,13 @@ def main() -> None:
         print(f"| {style} | {len(ye)} | {ye.mean():+.3f} | {none:.3f} | {ridge:.3f} ({ridge / none - 1:+.0%}) "
               f"| {learned:.3f} ({learned / none - 1:+.0%}) "
               f"| {shaped:.3f} ({shaped / none - 1:+.0%}; {sw[0]:+.2f}, {sw[1]:+.3f} mm) |")
+    print("\nupper bounds, per case (mean abs error mm): what a correction that KNEW the truth could gain")
+    print("| style | cases | as predicted | minus the true per-case shift | minus the true error smoothed at 2 mm |")
+    print("|---|---|---|---|---|")
+    for style, per_case in test_cases.items():
+        none, shift, smooth = oracle_errors(per_case)
+        print(f"| {style} | {len(per_case)} | {none:.3f} | {shift:.3f} ({shift / none - 1:+.0%}) "
+              f"| {smooth:.3f} ({smooth / none - 1:+.0%}) |")
 
 
 if __name__ == "__main__":
