@@ -35,6 +35,7 @@ never worse on normal ones.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -46,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from dentseg_gui.core.geometry import dice, geometry_to_mask  # noqa: E402
 from dentseg_gui.core.palatal_boundary import extract_palatal_boundary  # noqa: E402
 from dentseg_gui.core.phantom import generate_phantom  # noqa: E402
-from dentseg_gui.model.compensation import compensate, offset_palatal_boundary  # noqa: E402
+from dentseg_gui.model.compensation import DEFAULT_PARAMS, compensate, offset_palatal_boundary  # noqa: E402
 from dentseg_gui.model.evaluate import curve_distance  # noqa: E402
 
 HELD_OUT_SEED = 7000  # phantom seeds used for training start at 0 and stay far below this
@@ -92,12 +93,12 @@ def floor_prediction(case):
     return probabilities_to_region(probs, 1, a.pixel_spacing_mm), soft, dict(a.landmarks)
 
 
-def evaluate_case(case, pab, probs, landmarks, band_mm: float) -> dict:
+def evaluate_case(case, pab, probs, landmarks, band_mm: float, params=DEFAULT_PARAMS) -> dict:
     a = case.annotation
     sp = a.pixel_spacing_mm
     truth_mask = geometry_to_mask(a.regions["PAB"], (a.height, a.width))
     t0 = time.perf_counter()
-    res = compensate(case.image.normalized(), pab, landmarks, sp, probs_pab=probs, band_mm=band_mm)
+    res = compensate(case.image.normalized(), pab, landmarks, sp, probs_pab=probs, band_mm=band_mm, params=params)
     dt = time.perf_counter() - t0
     out = {"applied": res.applied, "moved_mm": res.moved_mm, "time_s": dt}
     for key, region in (("before", pab), ("after", res.region)):
@@ -154,7 +155,10 @@ def main(argv=None) -> int:
     ap.add_argument("--band", type=float, default=1.5, help="search band (mm) of compensation")
     ap.add_argument("--styles", default="faint,standard", help="phantom styles, comma-separated")
     ap.add_argument("--no-floor", action="store_true", help="skip the perfect-segmentation row")
+    ap.add_argument("--network-weight", type=float, default=DEFAULT_PARAMS.network_weight,
+                    help="weight of the network's vote against the image (default %(default)s; 0 = image only)")
     args = ap.parse_args(argv)
+    params = dataclasses.replace(DEFAULT_PARAMS, network_weight=args.network_weight)
 
     sources = ["simulated"] + ([] if args.no_floor else ["floor"])
     segmenter = None
@@ -180,12 +184,12 @@ def main(argv=None) -> int:
                     pab, probs, lm = floor_prediction(case)
                 else:
                     pab, probs, lm = network_prediction(segmenter, case)
-                rows.append(evaluate_case(case, pab, probs, lm, args.band))
+                rows.append(evaluate_case(case, pab, probs, lm, args.band, params))
             results[(source, style)] = summarise(rows)
 
     name = f"{segmenter.name} ({segmenter.sha256[:12]})" if segmenter else "-"
     print(f"\nboundary compensation, {args.n} held-out phantoms per style (seeds {args.seed}..), "
-          f"band {args.band} mm, model {name}")
+          f"band {args.band} mm, network weight {args.network_weight}, model {name}")
     print("palatal dist = mean symmetric distance (mm) of the predicted palatal curve to the exact one\n")
     hdr = ("| prediction | style | n | palatal dist before | after | change | median before | after "
            "| Dice PAB before | after | worst dDice | cases Dice worse | applied | ms |")
