@@ -26,7 +26,7 @@ from PySide6.QtGui import QColor
 
 from ..core.annotation import (SUFFIX, Annotation, annotation_path_for, load_annotation)
 from ..core.errors import AnnotationError, ImageLoadError
-from ..core.provenance import has_content, is_model_only, prediction_flag  # noqa: F401 (re-exported)
+from ..core.provenance import has_content, is_model_only, prediction_flag
 
 # What the loader reads (core.image_io is the authority; this list only picks files in a folder).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".dcm", ".dicom")
@@ -256,12 +256,14 @@ def disk_state(image_path: Path) -> tuple[str, str, str]:
         ann = load_annotation(ann_path)
     except AnnotationError as exc:
         return STATUS_ERROR, str(exc), ""
+    flag, detail = flag_and_detail(ann)
+    return annotation_status(ann), detail, flag
+
+
+def flag_and_detail(ann: Annotation | None) -> tuple[str, str]:
+    """(flag, tooltip line) for the case list: ``prediction_flag`` and why, or ('', '')."""
     flag, why = prediction_flag(ann)
-    return annotation_status(ann), (f"model output flagged ({flag}): {why}" if flag else ""), flag
-
-
-
-
+    return flag, (f"model output flagged ({flag}): {why}" if flag else "")
 
 # --------------------------------------------------------------------------- list model
 

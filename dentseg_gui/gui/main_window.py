@@ -32,13 +32,17 @@ from ..core.errors import DentsegError
 from ..core.provenance import prediction_quality
 from . import messages
 from .autosave import Autosaver, discard_autosave, pending_recoveries, recovery_for
-from .cases import (STATUS_EDITED, STATUS_ERROR, CaseList, RecentFiles, annotation_status, prediction_flag,
-                    app_settings, expand_paths, find_images, has_hand_work)
+from .cases import (STATUS_EDITED, STATUS_ERROR, CaseList, RecentFiles, annotation_status, app_settings,
+                    expand_paths, find_images, flag_and_detail, has_hand_work)
 from .layer_panel import LayerPanel
 from .measurement_panel import MeasurementPanel
 from .workers import LoadWorker, PredictJob, PredictWorker, TaskWorker
 
 log = logging.getLogger("dentseg.gui.window")
+
+
+IMAGE_FILTER = ("Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.dcm *.dicom *.ima);;"
+                "DentSeg annotations (*.dentseg.json);;All files (*)")
 
 
 def prediction_note_html(quality) -> str:
@@ -51,9 +55,6 @@ def prediction_note_html(quality) -> str:
             "with the right pixel spacing?" if doubtful else "Model output to check:")
     reasons = [html.escape(str(r)) for r in quality.get("reasons", [])]
     return (f"<span style='color:{colour}'><b>{head}</b> " + "; ".join(reasons) + "</span>")
-
-IMAGE_FILTER = ("Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.dcm *.dicom *.ima);;"
-                "DentSeg annotations (*.dentseg.json);;All files (*)")
 
 
 # --------------------------------------------------------------------------- window
@@ -434,10 +435,10 @@ class MainWindow(QMainWindow):
             return
         doc = self.document
         status = STATUS_EDITED if doc.is_modified() else annotation_status(doc.annotation)
-        flag, why = prediction_flag(doc.annotation)
+        flag, detail = flag_and_detail(doc.annotation)
         entry = self.cases.entries[row]
         if (entry.status, entry.flag) != (status, flag):
-            self.cases.set_status(row, status, f"model output flagged ({flag}): {why}" if flag else "", flag)
+            self.cases.set_status(row, status, detail, flag)
             self._update_case_summary()
 
     def _select_row(self, row: int | None) -> None:
@@ -1001,7 +1002,7 @@ class MainWindow(QMainWindow):
             applied = self._apply_prediction_to_document(doc, pred)
         else:
             applied = self._apply_prediction_to_file(path, outcome.image, pred)
-        if applied and (pred.provenance.get("quality") or {}).get("level") in ("check", "doubtful"):
+        if applied and (prediction_quality(pred) or {}).get("level") in ("check", "doubtful"):
             self._predict_flagged += 1      # model output the plausibility check doubts went in
 
     def _apply_prediction_to_document(self, doc, pred) -> bool:
