@@ -32,7 +32,7 @@ def _truth(seed: int = 3):
 
 def test_the_exact_annotation_with_confident_landmarks_passes():
     q = assess(_truth(), SURE, certainty=0.97)
-    assert q.level == "ok" and q.reasons == [] and q.summary() == ""
+    assert q.level == "ok" and q.reasons == [] and q.as_provenance() == {"level": "ok", "reasons": []}
     assert 5.0 < cej_width_mm(_truth()) < 8.0
 
 

@@ -67,14 +67,6 @@ class QualityCheck:
         """The findings' phrases, worst first."""
         return [r for lvl in reversed(LEVELS) for f_lvl, r in self.findings if f_lvl == lvl]
 
-    @property
-    def ok(self) -> bool:
-        return self.level == "ok"
-
-    def summary(self) -> str:
-        """One line for the user, e.g. 'check: apex confidence 0.42'; '' when ok."""
-        return "" if self.ok else f"{self.level}: " + "; ".join(self.reasons)
-
     def as_provenance(self) -> dict[str, Any]:
         return {"level": self.level, "reasons": list(self.reasons)}
 
