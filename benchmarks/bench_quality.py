@@ -33,18 +33,25 @@ SEED = 7000
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 
 
+def result_row(res, name: str, truth=None) -> dict:
+    """One prediction's verdict and evidence, plus its errors when the truth is known."""
+    row = {"name": name, "level": res.quality.level, "reasons": res.quality.reasons,
+           "min_conf": min(res.segmentation.landmark_confidence.values()),
+           "certainty": segmentation_certainty(res.segmentation.probs),
+           "dice_pab": np.nan, "max_landmark_mm": np.nan}
+    if truth is not None:
+        ev = evaluate_pair(res.annotation, truth)
+        lm = [v for v in ev["landmark_mm"].values() if v is not None]
+        row.update(dice_pab=ev["dice"]["PAB"], max_landmark_mm=max(lm) if lm else np.nan)
+    return row
+
+
 def run_phantoms(pred: Predictor, style: str, n: int, first_seed: int = SEED) -> list[dict]:
     rows = []
     for seed in range(first_seed, first_seed + n):
         case = generate_phantom(seed, style)
         res = pred.predict_image(case.image, spacing=case.annotation.pixel_spacing_mm)
-        ev = evaluate_pair(res.annotation, case.annotation)
-        lm = [v for v in ev["landmark_mm"].values() if v is not None]
-        rows.append({"level": res.quality.level, "reasons": res.quality.reasons,
-                     "min_conf": min(res.segmentation.landmark_confidence.values()),
-                     "certainty": segmentation_certainty(res.segmentation.probs),
-                     "dice_pab": ev["dice"]["PAB"], "max_landmark_mm": max(lm) if lm else np.nan,
-                     "name": f"{style} {seed}"})
+        rows.append(result_row(res, f"{style} {seed}", case.annotation))
     return rows
 
 
@@ -56,11 +63,7 @@ def run_real(pred: Predictor) -> list[dict]:
             image = load_image(f)
         except DentsegError:
             continue            # e.g. the JPEG 2000 file without a decoder
-        res = pred.predict_image(image)
-        rows.append({"level": res.quality.level, "reasons": res.quality.reasons,
-                     "min_conf": min(res.segmentation.landmark_confidence.values()),
-                     "certainty": segmentation_certainty(res.segmentation.probs),
-                     "dice_pab": np.nan, "max_landmark_mm": np.nan, "name": f.name})
+        rows.append(result_row(pred.predict_image(image), f.name))
     return rows
 
 

@@ -48,15 +48,27 @@ def prediction_quality(ann: Annotation | None) -> dict[str, Any] | None:
     return quality if isinstance(quality, dict) and quality.get("level") else None
 
 
+#: verdicts of the plausibility check that ask a person to look (``model.quality.LEVELS[1:]``)
+FLAGGED_LEVELS = ("check", "doubtful")
+
+
+def flagged_quality(ann: Annotation | None) -> dict[str, Any] | None:
+    """The prediction's verdict when it is 'check' or 'doubtful' (whether or not anyone has
+    edited the case since); None when it passed or there is none."""
+    quality = prediction_quality(ann)
+    return quality if quality is not None and quality.get("level") in FLAGGED_LEVELS else None
+
+
 def prediction_flag(ann: Annotation | None) -> tuple[str, str]:
     """('check' | 'doubtful', reasons) when ``ann`` is unreviewed model output that the
     plausibility check flagged; ('', '') otherwise (also once a person has edited it)."""
     if not has_content(ann) or not is_model_only(ann):
         return "", ""
-    quality = prediction_quality(ann)
-    if quality is None or quality.get("level") not in ("check", "doubtful"):
+    quality = flagged_quality(ann)
+    if quality is None:
         return "", ""
     return str(quality["level"]), "; ".join(str(r) for r in quality.get("reasons", []))
 
 
-__all__ = ["has_content", "is_model_only", "prediction_flag", "prediction_quality"]
+__all__ = ["FLAGGED_LEVELS", "flagged_quality", "has_content", "is_model_only", "prediction_flag",
+           "prediction_quality"]

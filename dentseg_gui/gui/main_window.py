@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (QComboBox, QDockWidget, QFileDialog, QInputDialog
 
 from ..core.annotation import annotation_path_for
 from ..core.errors import DentsegError
-from ..core.provenance import prediction_quality
+from ..core.provenance import flagged_quality
 from . import messages
 from .autosave import Autosaver, discard_autosave, pending_recoveries, recovery_for
 from .cases import (STATUS_EDITED, STATUS_ERROR, CaseList, RecentFiles, annotation_status, app_settings,
@@ -45,9 +45,9 @@ IMAGE_FILTER = ("Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.dcm *.dicom *.i
                 "DentSeg annotations (*.dentseg.json);;All files (*)")
 
 
-def prediction_note_html(quality) -> str:
-    """The case info line for a prediction the plausibility check flagged ('' when ok)."""
-    if not isinstance(quality, dict) or quality.get("level") not in ("check", "doubtful"):
+def prediction_note_html(quality: dict | None) -> str:
+    """The case info line for a flagged verdict (``core.provenance.flagged_quality``); '' for None."""
+    if quality is None:
         return ""
     doubtful = quality["level"] == "doubtful"
     colour = "#b00020" if doubtful else "#b35c00"
@@ -759,7 +759,7 @@ class MainWindow(QMainWindow):
             lines.append(f"Model: {name or 'LU-Net'}"
                          + (f" ({str(pred.get('model_sha256'))[:10]}…)" if pred.get("model_sha256") else ""))
         # the verdict of the prediction behind this case (also from a `dentseg predict` file)
-        note = prediction_note_html(prediction_quality(ann))
+        note = prediction_note_html(flagged_quality(ann))
         if note:
             lines.append(note)
         self.measurement_panel.set_case_info("<br>".join(lines))
@@ -1002,7 +1002,7 @@ class MainWindow(QMainWindow):
             applied = self._apply_prediction_to_document(doc, pred)
         else:
             applied = self._apply_prediction_to_file(path, outcome.image, pred)
-        if applied and (prediction_quality(pred) or {}).get("level") in ("check", "doubtful"):
+        if applied and flagged_quality(pred) is not None:
             self._predict_flagged += 1      # model output the plausibility check doubts went in
 
     def _apply_prediction_to_document(self, doc, pred) -> bool:

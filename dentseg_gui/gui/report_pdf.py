@@ -23,6 +23,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..core.provenance import flagged_quality
+
 _app_ref = None
 
 
@@ -108,8 +110,8 @@ def _provenance_html(ann, model_info: dict | None) -> str:
         if pred.get("spacing_assumed"):
             bits.append('<span style="color:#9a6a00">pixel spacing was assumed</span>')
         lines.append("Model: " + ", ".join(bits))
-        quality = pred.get("quality")
-        if isinstance(quality, dict) and quality.get("level") in ("check", "doubtful"):
+        quality = flagged_quality(ann)
+        if quality is not None:
             reasons = "; ".join(_e(str(r)) for r in quality.get("reasons", []))
             lines.append(f'<span style="color:#9a6a00">Model output flagged ({_e(quality["level"])}): '
                          f'{reasons}</span>')

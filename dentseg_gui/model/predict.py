@@ -35,6 +35,7 @@ from ..core.errors import DentsegError, ModelError
 from ..core.geometry import as_multipolygon, probability_to_geometry
 from ..core.image import SliceImage
 from ..core.measurements import apply_measurements
+from ..core.provenance import flagged_quality
 from .compensation import CompensationResult, compensate
 from .quality import QualityCheck, assess, segmentation_certainty
 
@@ -319,8 +320,8 @@ def _summary(ann: Annotation | None) -> str:
         bits.append(f"PAB: {ann.measurements_missing.get('pab_area_mm2', 'not measured')}")
     if ann.provenance.get("spacing_assumed") and ann.pixel_spacing_mm is not None:
         bits.append(f"spacing assumed {ann.pixel_spacing_mm[1]:g} mm: pass --spacing")
-    quality = ann.provenance.get("quality")
-    if isinstance(quality, dict) and quality.get("level") not in (None, "ok"):
+    quality = flagged_quality(ann)
+    if quality is not None:
         reasons = [str(r) for r in quality.get("reasons", [])]
         more = f" (+{len(reasons) - 3} more)" if len(reasons) > 3 else ""
         bits.append(f"{str(quality['level']).upper()}: " + "; ".join(reasons[:3]) + more)

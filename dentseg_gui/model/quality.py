@@ -31,8 +31,9 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..core.annotation import Annotation
+from ..core.provenance import FLAGGED_LEVELS
 
-LEVELS = ("ok", "check", "doubtful")
+LEVELS = ("ok", *FLAGGED_LEVELS)      # ok < check < doubtful
 
 #: landmark confidence (heatmap mass at the peak): below CHECK look at it, below DOUBT it is a guess
 LANDMARK_CHECK = 0.70
