@@ -26,7 +26,7 @@ import numpy as np
 from ..core.errors import DentsegError
 from ..core.geometry import geometry_to_mask
 from ..core.phantom import generate_phantom
-from .weights import card_to_update, write_card
+from .model_file import card_to_update, write_card
 
 CALIBRATION_SEED = 8000
 #: candidate weights per class (PAB, enamel); background stays 1
@@ -46,10 +46,9 @@ def fit_class_weights(model_path: str | Path | None, n: int = 40, seed: int = CA
     """Grid-search (PAB, enamel) weights maximising mean Dice on ``n`` phantoms; returns a card entry."""
     from ..resources import bundled_model_path
     from .inference import Segmenter
-    from .weights import load_model
 
     path = Path(bundled_model_path() if model_path is None else model_path)
-    seg = Segmenter(*load_model(path), path)   # a private copy, not the shared cached one
+    seg = Segmenter.load(path, cache=False)    # a private copy, not the shared cached one
     seg.class_weights = None                   # fit on the raw network probabilities
     cases = []
     for i in range(n):

@@ -21,11 +21,10 @@ Pre-transform -> network -> post-transform -> restore to the original pixel grid
    decoded sub-pixel, mapped back and averaged; the CEJs are cross-checked against
    the enamel ends (``landmarks.reconcile_cej``).
 
-The network is loaded once per (file, modification time) and kept with its
-BatchNorm folded into the convolutions; LU-Net and the plain U-Net run in the
-channels-last memory layout, which oneDNN's convolutions prefer on CPU (about 28 %
-faster for LU-Net; MONAI's BasicUNet, whose InstanceNorm layers do not fold, is
-slower that way and keeps the default layout; numbers in docs/benchmarks.md).
+The network is loaded once per (file, modification time, engine, threads) and runs
+in ONNX Runtime when the model has a verified ONNX export, else in torch
+(``engine.py``: both run the BatchNorm-folded network and return raw logits; the
+softmax, the mirrored view and the restore are this module's, shared by both).
 """
 
 from __future__ import annotations
@@ -39,16 +38,17 @@ from typing import Any, Callable
 
 import cv2
 import numpy as np
-import torch
 
 from ..core.annotation import LANDMARKS
 from ..core.errors import DentsegError, ModelError
 from ..core.image import SliceImage
 from .calibration import apply_class_weights
 from .dataset import CANONICAL_SPACING_MM, CanonicalGrid, grid_around, resolve_spacing
+from .engine import open_engine
+from .labels import CLASSES
 from .landmarks import decode_heatmaps, reconcile_cej
-from .lunet import CLASSES, LUNet, fuse_batchnorm
-from .weights import card_path_for, load_model
+from .model_file import ModelSet, card_path_for, onnx_path_for
+from .threads import inference_threads
 
 #: Largest side (grid pixels) of the whole-slice pass; beyond it the pass runs coarser.
 COARSE_MAX_SIDE = 640
@@ -85,21 +85,25 @@ class SegmentationResult:
 class Segmenter:
     """A loaded, verified LU-Net ready to segment slices. Create with ``Segmenter.load``."""
 
-    _cache: dict[tuple[str, int, int, int], "Segmenter"] = {}
+    _cache: dict[tuple, "Segmenter"] = {}
     _cache_lock = threading.Lock()
 
-    def __init__(self, model: LUNet, card: dict[str, Any], sha256: str, path: Path) -> None:
+    def __init__(self, engine: Any, model_set: ModelSet, path: Path, engine_note: str | None = None) -> None:
+        card = model_set.card
         self.card = card
-        self.sha256 = sha256
+        self.sha256 = model_set.sha256
         self.path = path
         self.name = str(card.get("name") or path.stem)
         self.canonical_mm = float(card.get("canonical_spacing_mm", CANONICAL_SPACING_MM))
-        self._net = fuse_batchnorm(model)
-        #: memory layout of the network input (see the module docstring)
-        self._memory_format = (torch.channels_last if isinstance(model, LUNet)
-                               else torch.contiguous_format)
-        self._net = self._net.to(memory_format=self._memory_format)
-        self._multiple = model.size_multiple
+        #: the network: ``engine.OnnxEngine`` or ``engine.TorchEngine``
+        self.engine = engine
+        #: why the network runs on torch although ONNX Runtime was wanted (None: it did not fall back)
+        self.engine_note = engine_note
+        #: False for a model without a card (its hash could not be checked)
+        self.verified = bool(model_set.verified)
+        #: what a user must see about this model ("unverified model: ..."); predictions carry it
+        self.notes = list(model_set.notes)
+        self._multiple = engine.size_multiple
         self._lock = threading.Lock()
         #: average with a second, mirrored and half-pixel-shifted view of the region of interest
         self.flip_averaging = True
@@ -117,14 +121,23 @@ class Segmenter:
         self.class_weights = (np.asarray(weights, np.float32)
                               if weights is not None and len(weights) == len(CLASSES) else None)
 
+    @property
+    def engine_label(self) -> str:
+        """E.g. "onnxruntime 1.32.0, 2 threads"."""
+        return f"{self.engine.label}, {self.engine.threads} thread{'s' if self.engine.threads != 1 else ''}"
+
     # ------------------------------------------------------------------ loading
     @classmethod
-    def load(cls, path: str | Path | None = None) -> "Segmenter":
+    def load(cls, path: str | Path | None = None, engine: str = "auto", threads: int | None = None,
+             cache: bool = True) -> "Segmenter":
         """Load a model file (None = the bundled LU-Net), verified against its model card.
 
-        Cached by path and modification time (of the file and its card): a retrained
-        or re-calibrated file is picked up, an unchanged one is not read twice.
-        Raises ``ModelError`` with a clear message.
+        ``engine``: "auto" (ONNX Runtime when the model has a matching ONNX export and
+        ONNX Runtime is installed, else torch), "onnx" or "torch"; ``threads`` (None =
+        ``threads.inference_threads``). Cached by path, engine, threads and modification
+        times (of the weights, the card and the ONNX file): a retrained or re-calibrated
+        model is picked up, an unchanged one is not read twice (``cache=False``: a private
+        copy). Raises ``ModelError`` with a clear message.
         """
         from ..resources import bundled_model_path
 
@@ -137,19 +150,21 @@ class Segmenter:
                 raise ModelError(f"the bundled LU-Net model is missing ({p}); reinstall DentSeg or "
                                  "choose a model file") from None
             raise ModelError(f"model file {p} not found; choose an existing .pt model file") from None
-        card_file = card_path_for(p)
-        card_mtime = card_file.stat().st_mtime_ns if card_file.exists() else 0
-        key = (str(p.resolve()), st.st_mtime_ns, st.st_size, card_mtime)   # a re-calibrated card counts
-        with cls._cache_lock:
-            hit = cls._cache.get(key)
-        if hit is not None:
-            return hit
-        model, card, sha = load_model(p, require_card=bundled)
-        seg = cls(model, card, sha, p)
-        with cls._cache_lock:
-            for k in [k for k in cls._cache if k[0] == key[0]]:
-                del cls._cache[k]
-            cls._cache[key] = seg
+        n_threads = inference_threads(threads)
+        key = (str(p.resolve()), st.st_mtime_ns, st.st_size, _mtime(card_path_for(p)),
+               _mtime(onnx_path_for(p)), engine, n_threads)
+        if cache:
+            with cls._cache_lock:
+                hit = cls._cache.get(key)
+            if hit is not None:
+                return hit
+        eng, model_set, note = open_engine(p, engine=engine, threads=n_threads, require_card=bundled)
+        seg = cls(eng, model_set, p, note)
+        if cache:
+            with cls._cache_lock:
+                for k in [k for k in cls._cache if k[0] == key[0]]:
+                    del cls._cache[k]
+                cls._cache[key] = seg
         return seg
 
     # ------------------------------------------------------------------ inference
@@ -257,19 +272,37 @@ class Segmenter:
         """Network on one (h, w) grid image -> (class probabilities (3,h,w), heatmap log-probs (3,h,w)).
 
         ``mirrored``: the image is mirrored for the network and the outputs mirrored back.
+        Softmax and log-softmax run here in numpy, the same for both engines.
         """
         if stop():
             raise SegmentationCancelled("segmentation cancelled")
-        x = torch.from_numpy(np.ascontiguousarray(img[:, ::-1] if mirrored else img, dtype=np.float32))[None, None]
-        x = x.contiguous(memory_format=self._memory_format)
-        with self._lock, torch.inference_mode():
-            seg, heat = self._net(x)
-            prob = torch.softmax(seg, dim=1)[0]
-            c, h, w = prob.shape
-            logp = torch.log_softmax(heat[0].reshape(c, h * w), dim=-1).reshape(c, h, w)
-            if mirrored:
-                prob, logp = torch.flip(prob, dims=[-1]), torch.flip(logp, dims=[-1])
-        return prob.contiguous().numpy(), logp.contiguous().numpy()
+        x = np.ascontiguousarray(img[:, ::-1] if mirrored else img, dtype=np.float32)
+        with self._lock:
+            seg, heat = self.engine.run(x)
+        prob = _softmax(seg, axis=0)
+        c, h, w = heat.shape
+        logp = _log_softmax(heat.reshape(c, h * w), axis=-1).reshape(c, h, w)
+        if mirrored:
+            prob, logp = prob[:, :, ::-1], logp[:, :, ::-1]
+        return np.ascontiguousarray(prob), np.ascontiguousarray(logp)
+
+
+def _mtime(p: Path) -> int:
+    try:
+        return p.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    e /= e.sum(axis=axis, keepdims=True)
+    return e
+
+
+def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    z = x - x.max(axis=axis, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
 
 
 def _structure_box(seg_probs: np.ndarray, margin_px: float) -> tuple[int, int, int, int] | None:
@@ -311,40 +344,36 @@ def _roi_from_box(grid: CanonicalGrid, box: tuple[int, int, int, int], pts: np.n
 # --------------------------------------------------------------------------- latency
 
 
-def benchmark_latency(segmenter: Segmenter, repeats: int = 15, threads: int = 2) -> dict[str, Any]:
-    """Median wall times (ms) on ``threads`` CPU threads: the network alone on a 384x384 input,
-    and ``segment`` end to end on the 384x384 demo phantom (0.125 mm -> a 240x240 canonical pass).
+def benchmark_latency(segmenter: Segmenter, repeats: int = 15) -> dict[str, Any]:
+    """Median wall times (ms) with the segmenter's engine and threads: the network alone on a
+    384x384 input, and ``segment`` end to end on the 384x384 demo phantom (0.125 mm -> a 240x240
+    canonical pass).
     """
     import time
 
     from ..core.phantom import generate_phantom
 
-    old = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        x = torch.rand(1, 1, 384, 384)
-        case = generate_phantom(0, "demo")
+    x = np.random.default_rng(0).random((384, 384), dtype=np.float32)
+    case = generate_phantom(0, "demo")
 
-        def median_ms(fn: Callable[[], Any]) -> float:
+    def median_ms(fn: Callable[[], Any]) -> float:
+        fn()
+        ts = []
+        for _ in range(repeats):
+            t = time.perf_counter()
             fn()
-            ts = []
-            for _ in range(repeats):
-                t = time.perf_counter()
-                fn()
-                ts.append(time.perf_counter() - t)
-            return float(np.median(ts) * 1000)
+            ts.append(time.perf_counter() - t)
+        return float(np.median(ts) * 1000)
 
-        with torch.inference_mode():
-            net_ms = median_ms(lambda: segmenter._net(x))
-        seg_ms = median_ms(lambda: segmenter.segment(case.image, spacing=case.annotation.pixel_spacing_mm))
-    finally:
-        torch.set_num_threads(old)
-    return {"threads": threads, "network_384x384_median_ms": round(net_ms, 1),
+    net_ms = median_ms(lambda: segmenter.engine.run(x))
+    seg_ms = median_ms(lambda: segmenter.segment(case.image, spacing=case.annotation.pixel_spacing_mm))
+    return {"engine": segmenter.engine.label, "threads": segmenter.engine.threads,
+            "network_384x384_median_ms": round(net_ms, 1),
             "segment_demo_384x384_median_ms": round(seg_ms, 1),
             "demo_image_px": list(case.image.pixels.shape), "repeats": repeats}
 
 
-if __name__ == "__main__":  # python -m dentseg_gui.model.inference [MODEL]: latency on 2 threads
+if __name__ == "__main__":  # python -m dentseg_gui.model.inference [MODEL]: latency
     import json
     import sys
 

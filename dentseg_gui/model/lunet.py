@@ -30,8 +30,8 @@ from typing import Any
 import torch
 from torch import nn
 
-CLASSES = ("background", "PAB", "enamel")
-LANDMARK_NAMES = ("CEJ_labial", "CEJ_palatal", "apex")
+from .labels import CLASSES, LANDMARK_NAMES  # noqa: F401 - re-exported
+
 DEFAULT_WIDTHS = (16, 32, 64, 128)
 
 

@@ -112,21 +112,24 @@ class Predictor:
     """Loads the network once (lazily) and predicts annotations for slices.
 
     ``model_path`` None = the bundled ``resources/lunet.pt``. A bad model file
-    raises ``ModelError`` on first use (or at once with ``load()``).
+    raises ``ModelError`` on first use (or at once with ``load()``). ``engine`` and
+    ``threads`` go to ``Segmenter.load`` (ONNX Runtime or torch; thread count).
     """
 
     def __init__(self, model_path: str | os.PathLike | None = None, compensation: bool = True,
-                 band_mm: float = 1.5) -> None:
+                 band_mm: float = 1.5, engine: str = "auto", threads: int | None = None) -> None:
         self.model_path = None if model_path is None else Path(model_path)
         self.compensation = bool(compensation)
         self.band_mm = float(band_mm)
+        self.engine = engine
+        self.threads = threads
         self._segmenter = None
 
     def load(self):
         """The ``Segmenter`` (loaded on first call); raises ``ModelError`` for a bad model file."""
         if self._segmenter is None:
             from .inference import Segmenter
-            self._segmenter = Segmenter.load(self.model_path)
+            self._segmenter = Segmenter.load(self.model_path, engine=self.engine, threads=self.threads)
         return self._segmenter
 
     @property
@@ -181,6 +184,11 @@ class Predictor:
             "source": SOURCE,
             "model": getattr(seg_model, "name", "LU-Net"),
             "model_sha256": getattr(seg_model, "sha256", None),
+            # a model without a card: the note travels with the prediction into every report
+            "model_verified": getattr(seg_model, "verified", None),
+            "model_note": "; ".join(getattr(seg_model, "notes", None) or []) or None,
+            "engine": getattr(getattr(seg_model, "engine", None), "label", None),
+            "engine_note": getattr(seg_model, "engine_note", None),
             "class_weights": _jsonable(getattr(seg_model, "class_weights", None)),
             "compensation": comp_info,
             "spacing_assumed": bool(getattr(seg, "spacing_assumed", False)),
@@ -311,6 +319,8 @@ def _summary(ann: Annotation | None) -> str:
     if ann is None:
         return ""
     bits = []
+    if ann.provenance.get("model_verified") is False:
+        bits.append(str(ann.provenance.get("model_note") or "unverified model").split(":")[0].upper())
     area = ann.measurements.get("pab_area_mm2")
     if area is not None:
         bits.append(f"PAB {area:.1f} mm2")

@@ -1,25 +1,25 @@
-"""Safe model files: a plain dict of tensors (``torch.save``) plus a JSON model card beside it.
+"""Saving and loading LU-Net weights with torch, through the model-file protocol.
 
 A model file ``NAME.pt`` holds only plain data (strings, numbers, lists and
 tensors), so it is read with ``torch.load(weights_only=True)``, which refuses
-to unpickle arbitrary objects: opening a model file can never run code.
-The model card ``NAME.model-card.json`` says what the model is (architecture
-and constructor arguments, classes, landmarks, canonical spacing, input size,
-training data and command, held-out metrics, size) and carries the sha256 of
-the weights file; loading checks that hash, so a corrupted or swapped weights
-file is refused with a clear message instead of giving silently wrong output.
+to unpickle arbitrary objects; before that, ``model_file.read_header`` has
+already refused anything naming code, without torch. The model card
+``NAME.model-card.json`` (architecture, classes, canonical spacing, training,
+metrics) carries the sha256 of the weights and of the ONNX export
+``NAME.onnx``; the three are written as one unit (``model_file.commit_model_set``,
+docs/adr/0008), so a kill never leaves a mismatched set.
 
-The architecture is also stored inside the weights file, so a model file that
-lost its card still loads (without the hash check); the bundled model always
-has its card.
+Loading refuses, with one line: a file that is not ours, a hash that does not
+match the card, an architecture out of range, a state dict of another network,
+and weights that are not finite. A model without a card loads as an
+"unverified model" (``ModelSet.notes``), which predictions carry in their
+provenance.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import io
-import json
 import pickle
 import warnings
 from pathlib import Path
@@ -27,102 +27,57 @@ from typing import Any
 
 import torch
 
-from ..core.atomic import atomic_write_bytes, atomic_write_text
 from ..core.errors import ModelError
-from .lunet import ARCHITECTURES, CLASSES, LANDMARK_NAMES, LUNet, build_model, count_parameters
-
-FILE_FORMAT = "dentseg-lunet-weights"
-FILE_VERSION = 1
-CARD_FORMAT = "dentseg-model-card"
-CARD_SUFFIX = ".model-card.json"
-
-
-def card_path_for(model_path: str | Path) -> Path:
-    """``lunet.pt`` -> ``lunet.model-card.json`` beside it."""
-    p = Path(model_path)
-    return p.with_name(p.stem + CARD_SUFFIX) if p.suffix else p.with_name(p.name + CARD_SUFFIX)
-
-
-def sha256_of(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+from .lunet import CLASSES, LANDMARK_NAMES, LUNet, build_model, count_parameters
+from .model_file import (CARD_FORMAT, CARD_SUFFIX, FILE_FORMAT, FILE_VERSION, ModelSet,  # noqa: F401
+                         card_path_for, card_to_update, commit_model_set, onnx_path_for, read_card,
+                         resolve_model_set, sha256_of, write_card)
 
 
 # --------------------------------------------------------------------------- save
 
 
-def save_model(model: LUNet, path: str | Path, card: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write the weights file and its model card atomically; return the card as written.
+def weights_bytes(model: LUNet) -> bytes:
+    """The bytes of a weights file for ``model``; refuses a model that is not finite."""
+    sd = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    bad = [k for k, v in sd.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ModelError(f"the model's weights are not finite (NaN or infinity in {', '.join(bad[:3])}); "
+                         "it was not saved")
+    payload = {"format": FILE_FORMAT, "version": FILE_VERSION, "arch": model.arch_name,
+               "arch_args": model.constructor_args(), "state_dict": sd}
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    return buf.getvalue()
+
+
+def save_model(model: LUNet, path: str | Path, card: dict[str, Any] | None = None,
+               onnx: bool = False) -> dict[str, Any]:
+    """Write the weights, the card (and with ``onnx`` the ONNX export) as one unit; return the card.
 
     ``card`` holds the descriptive fields (name, canonical spacing, input size,
     training data, metrics, ...); the architecture, size and hash fields are
-    filled in here so they always describe the file actually written.
+    filled in here so they always describe the files actually written.
     """
     path = Path(path)
-    payload = {
-        "format": FILE_FORMAT,
-        "version": FILE_VERSION,
-        "arch": model.arch_name,
-        "arch_args": model.constructor_args(),
-        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-    }
-    buf = io.BytesIO()
-    torch.save(payload, buf)
-    data = buf.getvalue()
-    atomic_write_bytes(path, data)
+    data = weights_bytes(model)
     full = dict(card or {})
     full.update({
-        "format": CARD_FORMAT,
-        "card_version": 1,
-        "weights_file": path.name,
+        "card_version": 2,
         "architecture": model.arch_name,
         "arch_args": model.constructor_args(),
         "classes": list(CLASSES),
         "landmarks": list(LANDMARK_NAMES),
         "n_params": count_parameters(model),
-        "file_size_bytes": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
     })
     full.setdefault("name", path.stem)
     full.setdefault("version", "1")
     full.setdefault("created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-    write_card(path, full)
-    return full
-
-
-def write_card(model_path: str | Path, card: dict[str, Any]) -> Path:
-    """(Re)write the model card beside ``model_path`` atomically (e.g. to add held-out metrics)."""
-    cp = card_path_for(model_path)
-    atomic_write_text(cp, json.dumps(card, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
-    return cp
-
-
-def read_card(model_path: str | Path) -> dict[str, Any] | None:
-    """The model card beside ``model_path``, or None when there is none."""
-    cp = card_path_for(model_path)
-    if not cp.is_file():
-        return None
-    try:
-        card = json.loads(cp.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"model card {cp.name} is not valid JSON ({exc}); restore it or delete it "
-                         "to load the weights without a hash check") from None
-    if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
-        raise ModelError(f"{cp.name} is not a DentSeg model card (field 'format' must be {CARD_FORMAT!r})")
-    return card
-
-
-def card_to_update(model_path: str | Path, what: str) -> dict[str, Any]:
-    """The card of ``model_path``, checked against the weights, before recording ``what`` in it."""
-    card = read_card(model_path)
-    if card is None:
-        raise ModelError(f"model file {Path(model_path).name} has no model card to record {what} in")
-    if card.get("sha256") != sha256_of(model_path):
-        raise ModelError(f"model file {Path(model_path).name} is corrupt: its sha256 does not match its model card")
-    return card
+    onnx_data, onnx_info = None, None
+    if onnx:
+        from .export_onnx import export_onnx_bytes
+        onnx_data, onnx_info = export_onnx_bytes(model)
+    return commit_model_set(path, data, full, onnx_data, onnx_info)
 
 
 # --------------------------------------------------------------------------- load
@@ -135,40 +90,26 @@ def load_model(path: str | Path, require_card: bool = False) -> tuple[LUNet, dic
     fails the sha256 check of its card, or does not fit the architecture it names.
     Without a card, the card returned is rebuilt from the file's own header.
     """
-    path = Path(path)
-    name = path.name
-    if not path.is_file():
-        raise ModelError(f"model file {path} not found; choose an existing .pt model file")
-    card = read_card(path)
-    if card is None and require_card:
-        raise ModelError(f"model file {name} has no model card ({card_path_for(path).name}) beside it; "
-                         "the bundled model must ship with its card - reinstall DentSeg")
-    sha = sha256_of(path)
-    if card is not None and card.get("sha256") != sha:
-        raise ModelError(f"model file {name} is corrupt: its sha256 does not match its model card "
-                         f"({card_path_for(path).name}); the file was changed or damaged after it was "
-                         "saved - restore it, or retrain")
-    payload = _read_payload(path)
-    arch, args = payload["arch"], payload["arch_args"]
-    if card is not None and (card.get("architecture") != arch or card.get("arch_args") != args):
-        raise ModelError(f"model file {name} does not match its model card: the card says "
-                         f"{card.get('architecture')} {card.get('arch_args')}, the file holds {arch} {args}")
+    model, model_set = load_model_set(path, require_card=require_card)
+    return model, model_set.card, model_set.sha256
+
+
+def load_model_set(path: str | Path, require_card: bool = False) -> tuple[LUNet, ModelSet]:
+    """``load_model`` that also returns the ``ModelSet`` (ONNX file, unverified-model notes)."""
+    model_set = resolve_model_set(path, require_card=require_card)
+    name = Path(path).name
+    payload = _read_payload(model_set.weights_path, name)
     try:
-        model = build_model(arch, args)
+        model = build_model(payload["arch"], payload["arch_args"])
     except (TypeError, ValueError) as exc:
         raise ModelError(f"model file {name} names an architecture DentSeg cannot build ({exc})") from None
     _check_state_dict(model, payload["state_dict"], name)
     model.load_state_dict(payload["state_dict"], strict=True)
     model.eval()
-    if card is None:
-        card = {"format": CARD_FORMAT, "name": path.stem, "architecture": arch, "arch_args": args,
-                "classes": list(CLASSES), "landmarks": list(LANDMARK_NAMES), "sha256": sha,
-                "note": "no model card found beside the weights file; hash not verified"}
-    return model, card, sha
+    return model, model_set
 
 
-def _read_payload(path: Path) -> dict[str, Any]:
-    name = path.name
+def _read_payload(path: Path, name: str) -> dict[str, Any]:
     not_ours = (f"{name} is not a DentSeg model file (expected a LU-Net weights file written by "
                 "'dentseg train' or the GUI's training panel)")
     try:
@@ -178,8 +119,7 @@ def _read_payload(path: Path) -> dict[str, Any]:
     except pickle.UnpicklingError as exc:
         # weights_only refuses anything but plain data; say so without echoing internals
         if "weights_only" in str(exc) or "Unsupported global" in str(exc):
-            raise ModelError(f"{not_ours}; it contains Python objects other than tensors, which DentSeg "
-                             "refuses to load for safety (weights_only)") from None
+            raise ModelError(f"{name}: refused: contains code; DentSeg loads only plain weights files") from None
         raise ModelError(f"{not_ours}; it cannot be read ({str(exc).splitlines()[0][:160]})") from None
     except (RuntimeError, EOFError, OSError, ValueError, UnicodeDecodeError, AttributeError,
             ImportError, IndexError, KeyError, TypeError) as exc:
@@ -187,15 +127,13 @@ def _read_payload(path: Path) -> dict[str, Any]:
                          f"({type(exc).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
         raise ModelError(not_ours)
-    if payload.get("version") != FILE_VERSION:
-        raise ModelError(f"model file {name} has format version {payload.get('version')!r}; this DentSeg "
-                         f"reads version {FILE_VERSION} - update DentSeg or retrain the model")
-    if payload.get("arch") not in ARCHITECTURES or not isinstance(payload.get("arch_args"), dict):
-        raise ModelError(f"model file {name} names an unknown architecture {payload.get('arch')!r}; "
-                         f"known: {', '.join(ARCHITECTURES)}")
     sd = payload.get("state_dict")
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise ModelError(f"{not_ours}; its 'state_dict' is not a mapping of names to tensors")
+    bad = [k for k, v in sd.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ModelError(f"model file {name} is not finite (NaN or infinity in {', '.join(bad[:3])}); "
+                         "retrain it or choose another model")
     return payload
 
 
