@@ -28,6 +28,16 @@ def _spacing(text: str) -> tuple[float, float]:
     return vals[0], vals[1]
 
 
+def _threads(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 64:
+        raise argparse.ArgumentTypeError(f"--threads must be a whole number from 1 to 64; got {text!r}")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dentseg", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -39,6 +49,10 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--spacing", type=_spacing, default=None,
                     help="pixel spacing in mm (ROW[,COL]) for images that carry none")
     pr.add_argument("--no-compensation", action="store_true", help="switch boundary compensation off")
+    pr.add_argument("--threads", type=_threads, default=None,
+                    help="CPU threads for the network (default: the cores available, at most 4)")
+    pr.add_argument("--engine", choices=("auto", "onnx", "torch"), default="auto",
+                    help="auto: ONNX Runtime when the model has an ONNX export, else torch")
 
     me = sub.add_parser("measure", help="measurement report from annotation files")
     me.add_argument("files", nargs="+", type=Path)
@@ -55,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--augment", choices=("basic", "robust"), default="basic",
                     help="augmentation preset: basic (the bundled model's) or robust (wider "
                          "contrast/noise/blur, coarse-scan simulation, shading: for scans unlike the phantoms)")
+    tr.add_argument("--threads", type=_threads, default=None,
+                    help="CPU threads for training (default: the cores available, at most 4)")
 
     ev = sub.add_parser("evaluate", help="Dice, HD95, landmark error and measurement error")
     ev.add_argument("pred_dir", type=Path)
@@ -95,11 +111,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "predict":
         from .model.predict import predict_cli
         return predict_cli(args.images, args.out, model=args.model, spacing=args.spacing,
-                           compensation=not args.no_compensation)
+                           compensation=not args.no_compensation, threads=args.threads, engine=args.engine)
     if args.command == "train":
         from .model.train import train_cli
         return train_cli(args.dir, args.out, epochs=args.epochs, init=args.init, seed=args.seed,
-                         augment=args.augment)
+                         augment=args.augment, threads=args.threads)
     if args.command == "evaluate":
         from .model.evaluate import evaluate_cli
         return evaluate_cli(args.pred_dir, args.truth_dir, json_path=args.json)

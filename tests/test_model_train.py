@@ -415,3 +415,38 @@ def test_plain_unet_trains_with_the_same_loop(phantoms, tmp_path):
     train(phantoms, out, TrainConfig(epochs=1, arch="PlainUNet", **TINY))
     model, card, _ = load_model(out)
     assert isinstance(model, PlainUNet) and card["architecture"] == "PlainUNet"
+
+
+def test_training_ends_with_an_onnx_export_that_matches_the_weights(trained):
+    from dentseg_gui.model.model_file import onnx_path_for, resolve_model_set
+
+    out, _, _ = trained
+    model_set = resolve_model_set(out)
+    assert model_set.onnx_path == onnx_path_for(out) and model_set.card["onnx"]["max_abs_diff_vs_torch"] < 1e-4
+    seg = Segmenter.load(out, cache=False)
+    assert seg.engine.kind == "onnxruntime"
+    ref = Segmenter.load(out, engine="torch", cache=False)
+    case = generate_phantom(902, "standard")
+    a = seg.segment(case.image, spacing=case.annotation.pixel_spacing_mm)
+    b = ref.segment(case.image, spacing=case.annotation.pixel_spacing_mm)
+    assert np.abs(a.probs - b.probs).max() < 1e-3
+
+
+def test_training_stops_with_a_clear_error_when_the_loss_becomes_nan(phantoms, tmp_path, monkeypatch):
+    import dentseg_gui.model.train as train_mod
+
+    real = train_mod.compute_loss
+    calls = [0]
+
+    def poisoned(*a, **k):
+        loss, parts = real(*a, **k)
+        if torch.is_grad_enabled():        # training steps, not validation
+            calls[0] += 1
+            if calls[0] >= 3:
+                loss = loss * float("nan")
+        return loss, parts
+
+    monkeypatch.setattr(train_mod, "compute_loss", poisoned)
+    with pytest.raises(DentsegError, match=r"training stopped: the loss at step 3 .* became NaN or infinite"):
+        train(phantoms, tmp_path / "nan.pt", TrainConfig(epochs=3, **TINY))
+    load_model(tmp_path / "nan.pt")         # the epoch-1 checkpoint is kept and loads

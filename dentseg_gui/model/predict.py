@@ -31,7 +31,7 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from .. import __version__
 from ..core.annotation import SUFFIX, Annotation, save_annotation
-from ..core.errors import DentsegError, ModelError
+from ..core.errors import DentsegError
 from ..core.geometry import as_multipolygon, probability_to_geometry
 from ..core.image import SliceImage
 from ..core.measurements import apply_measurements
@@ -139,12 +139,26 @@ class Predictor:
     def predict_image(self, image: SliceImage, spacing: tuple[float, float] | None = None,
                       should_stop: StopFn | None = None) -> PredictionResult:
         """Annotation for one slice: regions, landmarks, compensation, measurements, provenance."""
-        seg_model = self.load()
-        timings: dict[str, float] = {}
-        t_all = t0 = time.perf_counter()
-        seg = seg_model.segment(image, spacing=spacing, should_stop=should_stop)
-        timings["segment"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        seg = self.segment(image, spacing=spacing, should_stop=should_stop)
+        return self.annotate(image, seg, should_stop=should_stop,
+                             timings={"segment": time.perf_counter() - t0}, t_start=t0)
 
+    def segment(self, image: SliceImage, spacing: tuple[float, float] | None = None,
+                should_stop: StopFn | None = None):
+        """The network stage alone (``inference.SegmentationResult``); ``annotate`` does the rest.
+
+        Split so that a batch can run the network on one image while the previous
+        one is turned into regions and measurements (``model.batch``).
+        """
+        return self.load().segment(image, spacing=spacing, should_stop=should_stop)
+
+    def annotate(self, image: SliceImage, seg, should_stop: StopFn | None = None,
+                 timings: dict[str, float] | None = None, t_start: float | None = None) -> PredictionResult:
+        """Regions, compensation, measurements and provenance from a ``segment`` result."""
+        seg_model = self.load()
+        timings = dict(timings or {})
+        t_all = t_start if t_start is not None else time.perf_counter()
         t0 = time.perf_counter()
         sp = tuple(float(v) for v in seg.spacing_used) if seg.spacing_used is not None else None
         pab = probabilities_to_region(seg.probs, 1, sp)
@@ -234,21 +248,27 @@ def output_path_for(image_path: str | os.PathLike, out_dir: str | os.PathLike) -
 def predict_files(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
                   model: str | os.PathLike | Predictor | None = None,
                   spacing: tuple[float, float] | None = None, compensation: bool = True,
-                  progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> list[FileResult]:
+                  progress: ProgressFn | None = None, should_stop: StopFn | None = None,
+                  on_result: Callable[[FileResult], None] | None = None,
+                  engine: str = "auto", threads: int | None = None) -> list[FileResult]:
     """Predict every image and write ``out_dir/<stem>.dentseg.json``; one result per input path.
 
     ``model`` is a model file (None = bundled) or a ready ``Predictor`` (then its
     own compensation setting is used and the network is not reloaded).
     A file that cannot be read or predicted gets ``FileResult.error`` (the
     others still run). A bad model raises ``ModelError`` before any file is
-    touched. ``progress(done, total, name)`` is called before each file and
-    once at the end; ``should_stop()`` returning True ends the run (remaining
-    files are reported as cancelled). Two inputs with the same stem would
-    write the same output file: the second is reported instead.
+    touched. ``progress(done, total, name)`` is called before each file's network
+    pass and once at the end; ``should_stop()`` returning True ends the run (remaining
+    files are reported as cancelled); ``on_result`` gets each result, in input order,
+    as soon as it is written. Two inputs with the same stem would write the same
+    output file: the second is reported instead. Reading, the network and writing
+    overlap (``model.batch``).
     """
     from ..core.image_io import load_image
+    from .batch import run_batch
 
-    predictor = model if isinstance(model, Predictor) else Predictor(model, compensation=compensation)
+    predictor = (model if isinstance(model, Predictor)
+                 else Predictor(model, compensation=compensation, engine=engine, threads=threads))
     predictor.load()
     out_dir = Path(out_dir)
     try:
@@ -257,59 +277,70 @@ def predict_files(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike
         raise DentsegError(f"cannot create the output folder {out_dir} ({exc.strerror}); "
                            "choose another --out folder") from None
     paths = [Path(p) for p in paths]
-    results: list[FileResult] = []
     written: dict[Path, Path] = {}
-    total = len(paths)
+    out_paths: list[Path | None] = []
+    pre_errors: dict[int, str] = {}
     for i, path in enumerate(paths):
-        if should_stop is not None and should_stop():
-            results.extend(FileResult(p, None, "cancelled before this file was predicted") for p in paths[i:])
-            break
-        if progress is not None:
-            progress(i, total, path.name)
         out_path = output_path_for(path, out_dir)
         if out_path in written:
-            results.append(FileResult(path, None, f"same name as {written[out_path]}: both would be "
-                                                  f"written to {out_path.name}; rename one of them"))
-            continue
-        try:
-            image = load_image(path, spacing)
-            res = predictor.predict_image(image, spacing=spacing, should_stop=should_stop)
-            ann = res.annotation
-            ann.image_path = path.name
-            save_annotation(ann, out_path)
-        except ModelError:
-            raise
-        except DentsegError as exc:
-            if isinstance(exc, PredictionCancelled) or (should_stop is not None and should_stop()):
-                # stopped inside this file (the segmenter raises its own "cancelled" error)
-                results.extend(FileResult(p, None, "cancelled before this file was predicted")
-                               for p in paths[i:])
-                break
-            results.append(FileResult(path, None, str(exc)))
-            continue
-        except Exception as exc:  # noqa: BLE001 - one odd image must not end a batch of hundreds
-            results.append(FileResult(path, None, f"unexpected error while predicting "
-                                                  f"({type(exc).__name__}: {exc}); please report it"))
+            pre_errors[i] = (f"same name as {written[out_path]}: both would be "
+                             f"written to {out_path.name}; rename one of them")
+            out_paths.append(None)
             continue
         written[out_path] = path
-        results.append(FileResult(path, out_path, None, ann))
-    if progress is not None:
-        progress(total, total, "")
-    return results
+        out_paths.append(out_path)
+
+    def write(ann: Annotation, path: Path, out_path: Path) -> None:
+        ann.image_path = path.name
+        save_annotation(ann, out_path)
+
+    return run_batch(paths, out_paths, predictor, spacing, load=lambda p: load_image(p, spacing),
+                     write=write, make_result=FileResult, progress=progress, should_stop=should_stop,
+                     on_result=on_result, pre_errors=pre_errors)
 
 
 def predict_cli(images: Sequence[str | os.PathLike], out: str | os.PathLike,
                 model: str | os.PathLike | None = None, spacing: tuple[float, float] | None = None,
-                compensation: bool = True) -> int:
-    """``dentseg predict``: one line per image. Exit 0 all written, 1 some failed, 2 none."""
-    results = predict_files(images, out, model=model, spacing=spacing, compensation=compensation)
-    n_ok = 0
-    for r in results:
+                compensation: bool = True, threads: int | None = None, engine: str = "auto") -> int:
+    """``dentseg predict``: one line per image as it is written. Exit 0 all written, 1 some failed, 2 none.
+
+    On a terminal, a progress line (done / total, images per second) is kept on stderr.
+    """
+    import sys
+
+    predictor = Predictor(model, compensation=compensation, engine=engine, threads=threads)
+    seg = predictor.load()
+    for note in [*getattr(seg, "notes", []), getattr(seg, "engine_note", None)]:
+        if note:
+            print(f"dentseg predict: note: {note}", file=sys.stderr, flush=True)
+    total = len(images)
+    live = total > 1 and sys.stderr.isatty()
+    t0 = time.perf_counter()
+    done = [0, 0]                         # results, of which ok
+
+    def show(r: FileResult) -> None:
+        done[0] += 1
+        if live:
+            print("\r\x1b[K", end="", file=sys.stderr, flush=True)
         if r.ok:
-            n_ok += 1
-            print(f"{r.path.name} -> {r.out_path} ({_summary(r.annotation)})")
+            done[1] += 1
+            print(f"{r.path.name} -> {r.out_path} ({_summary(r.annotation)})", flush=True)
         else:
-            print(f"{r.path.name}: error: {r.error}")
+            print(f"{r.path.name}: error: {r.error}", flush=True)
+        if live and done[0] < total:
+            dt = time.perf_counter() - t0
+            rate = done[0] / dt if dt > 0 else 0.0
+            eta = (total - done[0]) / rate if rate > 0 else 0.0
+            print(f"predict: {done[0]}/{total} done, {rate:.1f} images/s, about {eta:.0f} s left",
+                  end="", file=sys.stderr, flush=True)
+
+    results = predict_files(images, out, model=predictor, spacing=spacing, on_result=show)
+    if live:
+        print("\r\x1b[K", end="", file=sys.stderr, flush=True)
+    if total > 1:
+        print(f"predict: {done[1]} of {total} written in {time.perf_counter() - t0:.1f} s "
+              f"({seg.engine_label})", file=sys.stderr, flush=True)
+    n_ok = sum(r.ok for r in results)
     if n_ok == len(results):
         return 0
     return 2 if n_ok == 0 else 1

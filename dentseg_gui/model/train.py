@@ -6,7 +6,13 @@
 * Reproducible: ``config.seed`` fixes the weight initialisation (torch), the
   train/validation split and every augmentation (numpy Generators); data is
   prepared in the calling thread, no worker processes.
-* Bounded CPU: at most two torch threads (a shared clinic or lab machine).
+* Bounded CPU: ``threads.training_threads`` (the cores available, at most 4, or
+  ``--threads``), OpenMP threads waiting passively (docs/adr/0009).
+* Finite: a loss or weights that become NaN or infinite stop the run with a clear
+  error (the last good checkpoint stays); a model that is not finite is never saved.
+* Deployable: at the end the best model is exported to ONNX beside it
+  (``export_onnx``), written with its card as one unit; without the ``onnx``
+  package the model is kept without it and runs on torch.
 * Safe output: the best model so far (by the validation score) is written
   atomically with its model card whenever it improves, so stopping - by
   ``should_stop``, early stopping or a crash - leaves the best checkpoint.
@@ -42,6 +48,7 @@ from ..core.errors import DentsegError, ModelError
 from .augment import AUGMENT_PRESETS, AugmentConfig, training_sample
 from .dataset import CANONICAL_SPACING_MM, PreparedCase, load_cases
 from .lunet import ARCHITECTURES, LUNet, build_model, freeze_batchnorm, soft_argmax
+from .threads import training_threads
 from .weights import card_to_update, load_model, save_model, write_card
 
 #: Epochs of a fresh training run when none are given (the bundled model's recipe).
@@ -69,7 +76,7 @@ class TrainConfig:
     widths: tuple[int, ...] = (16, 32, 64, 128)
     landmark_weight: float = 0.2
     progress_every: int = 10             # steps between step-progress reports
-    threads: int = 2
+    threads: int | None = None         # None: threads.training_threads() (docs/adr/0009)
     name: str | None = None              # model name for the card (default: output file stem)
     command: str | None = None           # how this run was started, recorded in the card
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -243,11 +250,17 @@ def train(data_dir: str | Path, out_path: str | Path, config: TrainConfig | None
     report = progress or (lambda d: None)
     t0 = time.perf_counter()
     old_threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, min(2, int(config.threads))))
+    torch.set_num_threads(training_threads(config.threads))
     try:
-        return _train(data_dir, out_path, config, report, stop, t0)
+        result = _train(data_dir, out_path, config, report, stop, t0)
     finally:
         torch.set_num_threads(old_threads)
+    try:      # the deployable copy: ONNX of the best checkpoint, committed with its card
+        from .export_onnx import export_model_file
+        export_model_file(out_path)
+    except ModelError as exc:
+        result.warnings.append(f"no ONNX export ({exc}); the model runs on torch")
+    return result
 
 
 def _train(data_dir, out_path: Path, config: TrainConfig, report, stop, t0: float) -> TrainResult:
@@ -332,9 +345,14 @@ def _train(data_dir, out_path: Path, config: TrainConfig, report, stop, t0: floa
                 g["lr"] = lr_at(step)
             seg, heat = model(img)
             loss, parts = compute_loss(seg, heat, lab, pts, present, canonical_mm, config.landmark_weight)
+            if not math.isfinite(float(loss.detach())):
+                raise TrainingError(_not_finite(f"the loss at step {step + 1} (epoch {epoch})", saved, out_path))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+                raise TrainingError(_not_finite(f"the weights after step {step + 1} (epoch {epoch})",
+                                                saved, out_path))
             step += 1
             running += loss.item()
             n_run += 1
@@ -346,6 +364,8 @@ def _train(data_dir, out_path: Path, config: TrainConfig, report, stop, t0: floa
             epoch -= 1
             break
         metrics = validate(model, val_cases, canonical_mm, config.landmark_weight)
+        if not math.isfinite(metrics["val_loss"]):
+            raise TrainingError(_not_finite(f"the validation loss (epoch {epoch})", saved, out_path))
         metrics["train_loss"] = running / max(1, n_run)
         score = validation_score(metrics)
         improved = score > best_score
@@ -369,6 +389,13 @@ def _train(data_dir, out_path: Path, config: TrainConfig, report, stop, t0: floa
         save(metrics, 0)
     return TrainResult(out_path, best_epoch, best_metrics, epoch, stop_reason,
                        time.perf_counter() - t0, len(train_cases), len(va_idx), history, warnings)
+
+
+def _not_finite(what: str, saved: bool, out_path: Path) -> str:
+    kept = (f"the last good checkpoint {out_path.name} is kept" if saved
+            else "no model was written")
+    return (f"training stopped: {what} became NaN or infinite ({kept}); check the training "
+            "images for extreme values, or lower the learning rate")
 
 
 def data_summary(data_dir: str | Path) -> dict[str, Any]:
@@ -415,7 +442,7 @@ def _jsonable(obj: Any) -> Any:
 
 
 def train_cli(data_dir: str | Path, out: str | Path, epochs: int | None = None, init: str | None = None,
-              seed: int = 0, augment: str = "basic") -> int:
+              seed: int = 0, augment: str = "basic", threads: int | None = None) -> int:
     """``dentseg train DIR --out MODEL [--epochs N] [--init MODEL|bundled] [--seed S] [--augment basic|robust]``.
 
     One line per epoch.
@@ -428,7 +455,7 @@ def train_cli(data_dir: str | Path, out: str | Path, epochs: int | None = None, 
         + (["--augment", augment] if augment != "basic" else [])))
     n_epochs = epochs if epochs is not None else (DEFAULT_FINETUNE_EPOCHS if init else DEFAULT_EPOCHS)
     config = TrainConfig(epochs=n_epochs, init=init, seed=seed, command=command,
-                         augment=AUGMENT_PRESETS[augment])
+                         augment=AUGMENT_PRESETS[augment], threads=threads)
 
     def show(d: dict) -> None:
         if d["kind"] != "epoch":
@@ -523,7 +550,6 @@ def main(argv: list[str] | None = None) -> int:
     h.add_argument("model", type=Path)
     h.add_argument("data_dir", type=Path)
     args = p.parse_args(argv)
-    torch.set_num_threads(2)
     try:
         cmd = f"python -m dentseg_gui.model.train held-out {args.model} {args.data_dir}"
         m = record_held_out(args.model, args.data_dir, command=cmd)
