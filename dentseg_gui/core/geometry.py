@@ -106,6 +106,69 @@ def probability_to_geometry(prob: np.ndarray, threshold: float = 0.5, upsample: 
     return MultiPolygon([p for p in geom.geoms if p.area >= min_area_px])
 
 
+#: most vertices a hand-drawn (brushed) outline keeps; the demo PAB has ~250
+MAX_OUTLINE_VERTICES = 1500
+
+
+def vertex_count(geom: BaseGeometry | None) -> int:
+    """Vertices of every ring of a region (closing points not counted twice)."""
+    mp = as_multipolygon(geom)
+    return sum(len(r.coords) - 1 for p in mp.geoms for r in (p.exterior, *p.interiors))
+
+
+def simplify_to_pixel_grid(geom: BaseGeometry | None, tolerance_px: float = 0.4,
+                           max_vertices: int = MAX_OUTLINE_VERTICES) -> MultiPolygon:
+    """A brushed outline simplified to the pixel grid, with a bounded vertex count.
+
+    A brush stroke is traced along pixel edges (``mask_to_geometry``): every step
+    of a slanted edge is two vertices, and each stroke merged into a region adds
+    hundreds, so edits and repaints slow down as the outline grows. Here the
+    outline is cut into unit steps and each step replaced by its midpoint (a
+    staircase becomes the straight line it stands for; a square corner is cut by
+    half a pixel, which moves no pixel centre), then every vertex within
+    ``tolerance_px`` of the simplified outline is dropped. The result rasterises
+    (pixel-centre rule) to the same pixels as the traced stroke in the tests, is
+    valid and keeps holes; past ``max_vertices`` it is simplified further
+    (``bound_vertices``). Qt-free: ``gui/tools.py`` calls it on each brush or
+    eraser stroke before merging it into the region.
+    """
+    mp = as_multipolygon(geom)
+    if mp.is_empty:
+        return mp
+    unit = as_multipolygon(shapely.segmentize(mp, 1.0))
+    polys = []
+    for p in unit.geoms:
+        rings = []
+        for ring in (p.exterior, *p.interiors):
+            c = np.asarray(ring.coords, float)[:-1, :2]
+            if len(c) >= 3:
+                rings.append((c + np.roll(c, -1, axis=0)) / 2.0)
+        if rings:
+            polys.append(Polygon(rings[0], rings[1:]))
+    mid = as_multipolygon(MultiPolygon(polys))
+    out = as_multipolygon(shapely.simplify(mid, float(tolerance_px), preserve_topology=True))
+    return bound_vertices(out, max_vertices, first_tolerance_px=2.0 * float(tolerance_px))
+
+
+def bound_vertices(geom: BaseGeometry | None, max_vertices: int = MAX_OUTLINE_VERTICES,
+                   first_tolerance_px: float = 0.25) -> MultiPolygon:
+    """``geom`` itself when it has at most ``max_vertices``; else simplified with a tolerance
+    starting at ``first_tolerance_px`` and doubling (at most 8 px) until it fits.
+
+    For a region after a brush stroke was merged into it (``gui/tools.py``): the
+    outline a user builds stroke by stroke stays bounded however long they paint.
+    """
+    mp = as_multipolygon(geom)
+    if vertex_count(mp) <= max_vertices:
+        return mp
+    tol = max(float(first_tolerance_px), 1e-3)
+    out = as_multipolygon(shapely.simplify(mp, tol, preserve_topology=True))
+    while vertex_count(out) > max_vertices and tol < 8.0:
+        tol *= 2.0
+        out = as_multipolygon(shapely.simplify(mp, tol, preserve_topology=True))
+    return out
+
+
 def geometry_to_mask(geom: BaseGeometry | None, shape_hw: tuple[int, int]) -> np.ndarray:
     """Rasterise: a pixel is inside when its centre is inside (even-odd rule over all rings)."""
     h, w = int(shape_hw[0]), int(shape_hw[1])

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..core.errors import ModelError
 from .model_file import ModelSet, resolve_model_set, sha256_bytes, size_multiple_for
-from .threads import inference_threads, set_wait_policy
+from .threads import inference_threads, ort_spinning, set_wait_policy
 
 ENGINES = ("auto", "onnx", "torch")
 
@@ -49,8 +49,9 @@ class OnnxEngine:
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.log_severity_level = 3
         # waiting threads sleep instead of spinning: fair to other processes (docs/adr/0009)
-        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        so.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        spin = "1" if ort_spinning() else "0"
+        so.add_session_config_entry("session.intra_op.allow_spinning", spin)
+        so.add_session_config_entry("session.inter_op.allow_spinning", spin)
         try:
             self._sess = ort.InferenceSession(data, sess_options=so, providers=["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types

@@ -27,6 +27,8 @@ THREADS_ENV = "DENTSEG_THREADS"
 MAX_INFERENCE_THREADS = 4
 MAX_TRAINING_THREADS = 4
 MAX_THREADS = 64
+#: "1" lets ONNX Runtime's threads spin while they wait - for measuring the choice only
+ORT_SPINNING_ENV = "DENTSEG_ORT_SPINNING"
 
 
 def set_wait_policy() -> None:
@@ -66,3 +68,8 @@ def training_threads(requested: int | None = None) -> int:
     if n is None:
         n = min(available_cores(), MAX_TRAINING_THREADS)
     return max(1, min(MAX_THREADS, n))
+
+
+def ort_spinning() -> bool:
+    """Whether ONNX Runtime's threads may spin (default no; ``DENTSEG_ORT_SPINNING=1`` for benchmarks)."""
+    return os.environ.get(ORT_SPINNING_ENV, "").strip() == "1"
