@@ -57,6 +57,10 @@ class TaskContext:
             raise Cancelled()
 
 
+def _released(ctx: "TaskContext") -> Any:
+    raise RuntimeError("this worker has finished; start a new one")
+
+
 class TaskWorker(QThread):
     """Run ``fn(ctx)`` in a thread; exactly one of succeeded/failed/cancelled is emitted.
 
@@ -80,6 +84,12 @@ class TaskWorker(QThread):
         self.outcome: str | None = None  # 'ok' | 'failed' | 'cancelled' once done
         self.result: Any = None
         self.error: str | None = None
+        # the worker object outlives its thread (its parent, the window, keeps it): once the
+        # outcome has been delivered it lets go of its inputs and result, or every finished
+        # load would keep its image alive (issue 14: +80 MB per re-opened radiograph). Queued
+        # to this object's (the GUI) thread after ``succeeded`` / ``failed``, so the handlers
+        # of those signals still get the result.
+        self.finished.connect(self.release_data)
 
     def start(self, *args) -> None:
         """Start the thread; while it runs, cycle collection happens on the GUI thread only
@@ -90,6 +100,11 @@ class TaskWorker(QThread):
 
     def cancel(self) -> None:
         self._stop.set()
+
+    def release_data(self) -> None:
+        """Drop the result and the work function (and what it holds); ``outcome`` stays."""
+        self.result = None
+        self._fn = _released
 
     def is_cancelling(self) -> bool:
         return self._stop.is_set()
@@ -206,6 +221,10 @@ class PredictWorker(TaskWorker):
         super().__init__(self._work, name="predict", error_path=model_path, parent=parent)
         self.n_done = 0
         self.n_failed = 0
+
+    def release_data(self) -> None:
+        super().release_data()
+        self.jobs = []           # they may carry whole images
 
     def _work(self, ctx: TaskContext) -> dict:
         total = len(self.jobs)
