@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -244,16 +245,50 @@ def disk_status(image_path: Path) -> tuple[str, str]:
     return status, detail
 
 
+_listing_cache: "OrderedDict[str, tuple[tuple[int, int], Annotation | str]]" = OrderedDict()
+_LISTING_CACHE_SIZE = 4096
+
+
+def read_annotation_for_listing(ann_path: Path) -> Annotation:
+    """The annotation file parsed once per (path, modification time, size), for READING ONLY.
+
+    Listing a folder reads every annotation (case status here, trainable cases in the
+    training panel); this parses each file once for both, and again only when it changed.
+    The object is shared: never edit it (a case opened for editing is read afresh by
+    ``load_case``). Raises ``AnnotationError`` (also cached) like ``load_annotation``.
+    """
+    key = str(ann_path)
+    st = os.stat(ann_path)
+    stamp = (st.st_mtime_ns, st.st_size)
+    hit = _listing_cache.get(key)
+    if hit is not None and hit[0] == stamp:
+        _listing_cache.move_to_end(key)
+        value = hit[1]
+    else:
+        try:
+            value = load_annotation(ann_path)
+        except AnnotationError as exc:
+            value = str(exc)
+        _listing_cache[key] = (stamp, value)
+        while len(_listing_cache) > _LISTING_CACHE_SIZE:
+            _listing_cache.popitem(last=False)
+    if isinstance(value, str):
+        raise AnnotationError(value)
+    return value
+
+
 def disk_state(image_path: Path) -> tuple[str, str, str]:
     """(status, detail, flag): ``disk_status`` plus the prediction flag (``prediction_flag``);
     a flagged case's detail says why."""
     ann_path = annotation_path_for(image_path)
     if not image_path.exists():
         return STATUS_ERROR, "image file not found", ""
-    if not ann_path.exists():
-        return STATUS_UNANNOTATED, "", ""
     try:
-        ann = load_annotation(ann_path)
+        ann = read_annotation_for_listing(ann_path)
+    except FileNotFoundError:
+        return STATUS_UNANNOTATED, "", ""
+    except OSError as exc:
+        return STATUS_ERROR, f"{ann_path.name}: cannot be read ({exc.strerror})", ""
     except AnnotationError as exc:
         return STATUS_ERROR, str(exc), ""
     flag, detail = flag_and_detail(ann)

@@ -226,7 +226,7 @@ class TrainingPanel(QWidget):
 
     def set_cases(self, image_paths: list[Path]) -> None:
         """List the cases with a trainable annotation on disk; reviewed ones ticked."""
-        from .cases import is_model_only
+        from .cases import is_model_only, read_annotation_for_listing
         ticked = {self.case_list.item(i).data(Qt.ItemDataRole.UserRole)
                   for i in range(self.case_list.count())
                   if self.case_list.item(i).checkState() == Qt.CheckState.Checked}
@@ -234,11 +234,9 @@ class TrainingPanel(QWidget):
         self.case_list.clear()
         for p in image_paths:
             ap = annotation_path_for(p)
-            if not ap.exists():
-                continue
-            try:
-                ann = load_annotation(ap)
-            except AnnotationError:
+            try:     # parsed once for the case list and this panel (cases.py)
+                ann = read_annotation_for_listing(ap)
+            except (OSError, AnnotationError):
                 continue
             if not is_trainable(ann):
                 continue
