@@ -166,6 +166,11 @@ def test_a_model_without_a_card_is_unverified_everywhere(tmp_path, capsys):
     assert predict_cli([img], tmp_path / "out", model=path, spacing=case.annotation.pixel_spacing_mm) == 0
     out, err = capsys.readouterr()
     assert "UNVERIFIED MODEL" in out and "note: unverified model: nocard.pt has no model card" in err
+    from dentseg_gui.core.report import measure_files
+    import csv
+    assert measure_files(sorted((tmp_path / "out").glob("*.dentseg.json")), csv_path=tmp_path / "r.csv") == 0
+    row = next(csv.DictReader((tmp_path / "r.csv").open(encoding="utf-8")))
+    assert "unverified model: nocard.pt has no model card" in row["model_check"]
 
 
 def test_choosing_the_onnx_or_the_card_stands_for_the_model(tmp_path):

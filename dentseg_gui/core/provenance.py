@@ -70,5 +70,16 @@ def prediction_flag(ann: Annotation | None) -> tuple[str, str]:
     return str(quality["level"]), "; ".join(str(r) for r in quality.get("reasons", []))
 
 
+def unverified_model_note(ann: Annotation | None) -> str:
+    """The "unverified model: ..." note of a prediction made by a model without a model card
+    (``dentseg predict`` files keep it at the top of ``provenance``, the app under
+    ``provenance.prediction``); '' when the model was verified or there was none."""
+    prov = getattr(ann, "provenance", None) or {}
+    for p in (prov, prov.get("prediction") if isinstance(prov.get("prediction"), dict) else None):
+        if isinstance(p, dict) and p.get("model_verified") is False:
+            return str(p.get("model_note") or "unverified model")
+    return ""
+
+
 __all__ = ["FLAGGED_LEVELS", "flagged_quality", "has_content", "is_model_only", "prediction_flag",
-           "prediction_quality"]
+           "prediction_quality", "unverified_model_note"]

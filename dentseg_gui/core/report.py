@@ -23,7 +23,7 @@ from .annotation import Annotation, load_annotation
 from .atomic import atomic_write_text
 from .errors import DentsegError
 from .measurements import KEYS, MEASUREMENT_KEYS, MeasurementSet, measure
-from .provenance import prediction_flag
+from .provenance import prediction_flag, unverified_model_note
 
 
 @dataclass
@@ -54,8 +54,10 @@ CSV_COLUMNS = ["image", *KEYS, "missing", "model_check", "annotation"]
 
 def row_for(ann: Annotation, annotation_path: str | Path = "") -> ReportRow:
     flag, why = prediction_flag(ann)
+    check = [f"{flag}: {why}"] if flag else []
+    note = unverified_model_note(ann)      # a model without a card: say so in every report
     return ReportRow(Path(ann.image_path).name, str(annotation_path), measure(ann),
-                     f"{flag}: {why}" if flag else "")
+                     "; ".join(check + ([note] if note else [])))
 
 
 def csv_text(rows: Sequence[ReportRow]) -> str:
@@ -90,7 +92,9 @@ def format_table(rows: Sequence[ReportRow]) -> str:
             text = f"{v:10.3f} {k.unit}" if v is not None else f"{'missing':>10}   ({r.measurements.missing.get(k.key, '')})"
             lines.append(f"  {k.key:<24} {text}")
         if r.model_check:
-            lines.append(f"  model output not reviewed, flagged {r.model_check}")
+            flagged = r.model_check.split(":")[0] in ("check", "doubtful")
+            lines.append(f"  model output not reviewed, flagged {r.model_check}" if flagged
+                         else f"  {r.model_check}")
     return "\n".join(lines)
 
 

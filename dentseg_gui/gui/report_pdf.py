@@ -109,6 +109,8 @@ def _provenance_html(ann, model_info: dict | None) -> str:
             bits.append(f"predicted {_e(pred['created'])}")
         if pred.get("spacing_assumed"):
             bits.append('<span style="color:#9a6a00">pixel spacing was assumed</span>')
+        if pred.get("model_verified") is False:
+            bits.append(f'<span style="color:#b35c00">{_e(str(pred.get("model_note") or "unverified model"))}</span>')
         lines.append("Model: " + ", ".join(bits))
         quality = flagged_quality(ann)
         if quality is not None:
