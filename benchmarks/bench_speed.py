@@ -7,7 +7,8 @@ processes started for the loaded runs and killed after each.
 
     python benchmarks/bench_speed.py cli          # whole-process `dentseg predict`: 1 image, 24 images
     python benchmarks/bench_speed.py load         # the 24-image batch idle vs beside 2 CPU-bound processes
-    python benchmarks/bench_speed.py threads      # thread count / wait policy, idle vs loaded (ADR 0009)
+    python benchmarks/bench_speed.py threads      # thread count / wait policy, idle vs loaded (ADR 0008)
+    python benchmarks/bench_speed.py batch        # in one process: sequential vs the pipeline
     python benchmarks/bench_speed.py latency      # predict_image of a 384^2 slice, idle vs 1 CPU-bound process
     python benchmarks/bench_speed.py edits        # overlay edit + repaint on the demo case (Qt, offscreen)
     python benchmarks/bench_speed.py memory       # RSS over 10 opens of the 4096x5120 cephalogram
@@ -186,6 +187,62 @@ def bench_latency(args) -> None:
     print(f"ratio {statistics.median(loaded) / statistics.median(idle):.2f}")
 
 
+# --------------------------------------------------------------------------- batch
+
+
+def bench_batch(args) -> None:
+    """In one process (start-up paid): the 24 images one after the other vs the pipeline,
+    and how much of the pipeline's wall time the network itself took."""
+    from dentseg_gui.core.annotation import save_annotation
+    from dentseg_gui.core.image_io import load_image
+    from dentseg_gui.model.predict import Predictor, predict_files
+
+    images = dataset(24)
+    pred = Predictor(engine=args.engine)
+    seg = pred.load()
+    net_s = [0.0]
+    real_segment = pred.segment
+
+    def timed_segment(*a, **k):
+        t = time.perf_counter()
+        try:
+            return real_segment(*a, **k)
+        finally:
+            net_s[0] += time.perf_counter() - t
+
+    out = Path(tempfile.mkdtemp(prefix="batch_", dir=OUT))
+
+    def sequential() -> float:
+        t = time.perf_counter()
+        for f in images:
+            r = pred.predict_image(load_image(f, (0.125, 0.125)), spacing=(0.125, 0.125))
+            save_annotation(r.annotation, out / (f.stem + ".dentseg.json"))
+        return time.perf_counter() - t
+
+    def pipeline() -> tuple[float, float]:
+        net_s[0] = 0.0
+        pred.segment = timed_segment
+        t = time.perf_counter()
+        predict_files(images, out, model=pred, spacing=(0.125, 0.125))
+        dt = time.perf_counter() - t
+        pred.segment = real_segment
+        return dt, net_s[0]
+
+    sequential()
+    seq, pipe, net = [], [], []
+    for _ in range(args.reps):
+        seq.append(sequential())
+        p, n = pipeline()
+        pipe.append(p)
+        net.append(n)
+    shutil.rmtree(out, ignore_errors=True)
+    print(f"# 24 images in one process, {seg.engine_label} ({load_info()})")
+    print(f"one after the other {fmt(seq)}")
+    print(f"pipeline            {fmt(pipe)}")
+    print(f"network inside the pipeline: median {statistics.median(net):.2f} s "
+          f"= {100 * statistics.median(net) / statistics.median(pipe):.0f} % of its wall time")
+
+
 # --------------------------------------------------------------------------- models
 
 
@@ -230,7 +287,7 @@ def bench_models(args) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", choices=("cli", "load", "threads", "latency", "edits", "memory", "models"))
+    p.add_argument("what", choices=("cli", "load", "threads", "batch", "latency", "edits", "memory", "models"))
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--engine", default="auto", choices=("auto", "onnx", "torch"))
     p.add_argument("--only", default="", help="threads: comma-separated substrings of the configurations")
@@ -240,8 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.what in ("edits", "memory"):
         from bench_gui_speed import main as gui_main
         return gui_main(args.what, args.reps)
-    {"cli": bench_cli, "load": bench_load, "threads": bench_threads, "latency": bench_latency,
-     "models": bench_models}[args.what](args)
+    {"cli": bench_cli, "load": bench_load, "threads": bench_threads, "batch": bench_batch,
+     "latency": bench_latency, "models": bench_models}[args.what](args)
     return 0
 
 

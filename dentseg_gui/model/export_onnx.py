@@ -100,8 +100,9 @@ def check_export(net: torch.nn.Module, data: bytes, multiple: int) -> float | No
     return round(worst, 8)
 
 
-def export_model_file(model_path: str | Path) -> dict[str, Any]:
-    """Export the model file ``model_path`` (verified) and commit the ONNX with its card."""
+def export_model_file(model_path: str | Path, command: str | None = None) -> dict[str, Any]:
+    """Export the model file ``model_path`` (verified) and commit the ONNX with its card
+    (``command``: how the export was run, recorded in the card)."""
     from .weights import load_model_set
 
     path = Path(model_path)
@@ -110,6 +111,8 @@ def export_model_file(model_path: str | Path) -> dict[str, Any]:
         raise ModelError(f"{path.name} has no model card: an unverified model is not exported "
                          "(retrain it, or restore its card)")
     data, info = export_onnx_bytes(model)
+    if command:
+        info["command"] = command
     weights = model_set.weights_path.read_bytes()
     card = dict(model_set.card)
     return commit_model_set(path, weights, card, data, info)
@@ -122,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("model", type=Path)
     args = p.parse_args(argv)
     try:
-        card = export_model_file(args.model)
+        card = export_model_file(args.model, command=f"python -m dentseg_gui.model.export_onnx {args.model}")
     except DentsegError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
