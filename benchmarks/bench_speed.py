@@ -247,42 +247,51 @@ def bench_batch(args) -> None:
 
 
 def bench_models(args) -> None:
+    """Network time of LU-Net and MONAI's BasicUNet (untrained weights: speed does not depend on
+    them) in both engines, on the demo slice's 240x240 canonical grid and on 384x384, in turns."""
     import numpy as np
     import torch
 
     from dentseg_gui.model.engine import OnnxEngine, TorchEngine
     from dentseg_gui.model.export_onnx import export_onnx_bytes
-    from dentseg_gui.model.lunet import ARCHITECTURES, build_model
+    from dentseg_gui.model.lunet import build_model
+    from dentseg_gui.model.model_file import sha256_bytes
 
-    x = np.random.default_rng(0).random((240, 240), dtype=np.float32)
-    rows = []
+    rng = np.random.default_rng(0)
+    inputs = {side: rng.random((side, side), dtype=np.float32) for side in (240, 384)}
+    engines = {}
     for arch in ("LUNet", "MonaiBasicUNet"):
         try:
             torch.manual_seed(0)
             model = build_model(arch, {}).eval()
         except ValueError as exc:
-            rows.append((arch, f"skipped: {exc}"))
+            print(f"{arch}: skipped ({exc})")
             continue
         data, _ = export_onnx_bytes(model)
         p = OUT / f"{arch}.onnx"
         p.write_bytes(data)
-        from dentseg_gui.model.model_file import sha256_bytes
-        engines = {"onnx": OnnxEngine(p, sha256_bytes(data), 2, model.size_multiple),
-                   "torch": TorchEngine(model, 2)}
-        for name, eng in engines.items():
-            for _ in range(3):
-                eng.run(x)
-        ts = {k: [] for k in engines}
-        for _ in range(args.reps * 5):
-            for name, eng in engines.items():
+        engines[(arch, "onnx")] = OnnxEngine(p, sha256_bytes(data), 2, model.size_multiple)
+        engines[(arch, "torch")] = TorchEngine(model, 2)
+    for eng in engines.values():
+        for x in inputs.values():
+            eng.run(x)
+    ts = {(k, side): [] for k in engines for side in inputs}
+    for _ in range(args.reps * 5):
+        for side, x in inputs.items():
+            for k, eng in engines.items():
                 t = time.perf_counter()
                 eng.run(x)
-                ts[name].append(1000 * (time.perf_counter() - t))
-        rows.append((arch, ", ".join(f"{k} {statistics.median(v):.1f} ms" for k, v in ts.items())))
-    print(f"# network alone on a 240x240 grid (the demo slice's canonical pass), 2 threads ({load_info()})")
-    for arch, text in rows:
-        print(f"{arch:16s} {text}")
-    assert ARCHITECTURES
+                ts[(k, side)].append(1000 * (time.perf_counter() - t))
+    print(f"# network alone, 2 threads, median of {args.reps * 5}, all timed in turns ({load_info()})")
+    print("| network | engine | 240x240 ms | 384x384 ms |")
+    print("|---|---|---|---|")
+    for arch, eng in engines:
+        print(f"| {arch} | {eng} | " + " | ".join(f"{statistics.median(ts[((arch, eng), s)]):.1f}" for s in inputs) + " |")
+    for eng in ("onnx", "torch"):
+        if ("MonaiBasicUNet", eng) in engines:
+            r = [statistics.median(ts[(("MonaiBasicUNet", eng), s)]) / statistics.median(ts[(("LUNet", eng), s)])
+                 for s in inputs]
+            print(f"BasicUNet / LU-Net time, {eng}: " + ", ".join(f"{v:.2f}x at {s}" for v, s in zip(r, inputs)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,7 @@ from dentseg_gui.model import model_file
 from dentseg_gui.model.inference import Segmenter
 from dentseg_gui.model.lunet import LUNet
 from dentseg_gui.model.model_file import (card_path_for, inspect_model_file, onnx_path_for, pending_path_for,
-                                          read_header, resolve_model_set)
+                                          read_header)
 from dentseg_gui.model.predict import Predictor, predict_cli
 from dentseg_gui.model.weights import FILE_FORMAT, FILE_VERSION, load_model, save_model
 
