@@ -8,10 +8,12 @@ It owns no work of its own. The work lives in controllers with one job each
 * ``PredictionController`` (prediction_controller.py): the model, predict current
   or all, results applied with provenance;
 * ``ExportController`` (export_controller.py): CSV, PDF and PNG exports;
+* ``VolumeController`` (volume_controller.py): the open CBCT volume, its teeth, the
+  tooth's plane, measuring slices of it (its view: volume_view.py);
 * ``WorkTracker`` (work_tracker.py): which workers run, progress and Cancel;
 * ``WindowActions`` (window_actions.py): every menu item, toolbar button and shortcut.
 
-Layout: the image canvas in the centre; the case list and the layer panel on the
+Layout: the image canvas (tab "Slice") and the volume view (tab "Volume") in the centre; the case list and the layer panel on the
 left; measurements, undo history and training on the right; a status bar with
 the cursor read-out, the spacing, the model and a progress bar with Cancel.
 """
@@ -23,8 +25,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QUndoGroup
-from PySide6.QtWidgets import (QDockWidget, QLabel, QListView, QMainWindow, QProgressBar, QToolButton,
-                               QUndoView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QDockWidget, QLabel, QListView, QMainWindow, QProgressBar, QTabWidget,
+                               QToolButton, QUndoView, QVBoxLayout, QWidget)
 
 from . import messages
 from .case_info import case_info_html, prediction_note_html, spacing_label_html
@@ -34,6 +36,7 @@ from .export_controller import ExportController
 from .layer_panel import LayerPanel
 from .measurement_panel import MeasurementPanel
 from .prediction_controller import PredictionController
+from .volume_controller import VolumeController, is_volume_path
 from .window_actions import WindowActions
 from .work_tracker import WorkTracker
 
@@ -73,10 +76,18 @@ class MainWindow(QMainWindow):
         self.canvas = ImageCanvas(self)
         self.exporter = ExportController(self, self.session, self.tracker, self.canvas.grab_overlay_image,
                                          parent=self)
+        self.volume = VolumeController(self, self.session, self.tracker, parent=self)
 
         # the views
-        self.setCentralWidget(self.canvas)
+        from .volume_view import VolumeView
+        self.volume_view = VolumeView(self.volume, self)
+        self.tabs = QTabWidget(self)
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.canvas, "Slice")
+        self.tabs.addTab(self.volume_view, "Volume")
+        self.setCentralWidget(self.tabs)
         self.undo_group = QUndoGroup(self)
+        self.undo_group.addStack(self.volume.undo_stack)
         self.case_view = QListView(self)
         self.case_view.setModel(self.session.cases)
         self.case_view.setUniformItemSizes(True)
@@ -155,7 +166,7 @@ class MainWindow(QMainWindow):
     def _wire(self) -> None:
         """Controllers -> widgets (and the few widget -> controller links that are not actions)."""
         session, pred, tracker, status = self.session, self.prediction, self.tracker, self.statusBar()
-        for ctl in (session, pred, self.exporter):
+        for ctl in (session, pred, self.exporter, self.volume):
             ctl.statusMessage.connect(lambda m, ms: status.showMessage(m, ms))
         session.documentChanged.connect(self._on_document_changed)
         session.documentStateChanged.connect(self._update_document_state)
@@ -176,6 +187,11 @@ class MainWindow(QMainWindow):
         self.training_panel.modelTrained.connect(
             lambda p: status.showMessage(f"New model {Path(p).name} is in Model > Choose model.", 8000))
         self.training_panel.useModelRequested.connect(pred.set_model)
+        self.volume.volumeOpened.connect(lambda v: v is not None and self.tabs.setCurrentWidget(self.volume_view))
+        self.volume.volumeOpened.connect(lambda v: self.commands.update())
+        self.volume.undo_stack.indexChanged.connect(lambda *_: self.commands.update())
+        self.tabs.currentChanged.connect(self._on_tab_changed)
+        session.caseLoaded.connect(lambda *_: self.tabs.setCurrentWidget(self.canvas))
         self.canvas.cursorInfo.connect(self.cursor_label.setText)
         self.canvas.toolChanged.connect(self.commands.check_tool)
         self.canvas.statusMessage.connect(lambda m: status.showMessage(m, 6000))
@@ -256,7 +272,8 @@ class MainWindow(QMainWindow):
             self.measurement_panel.set_case_info("")
             return
         self.undo_group.addStack(doc.undo_stack)
-        self.undo_group.setActiveStack(doc.undo_stack)
+        if self.tabs.currentWidget() is not self.volume_view:
+            self.undo_group.setActiveStack(doc.undo_stack)
         doc.measurementsChanged.connect(self.measurement_panel.set_measurements)
         self.measurement_panel.set_measurements(doc.measurements())
 
@@ -275,6 +292,36 @@ class MainWindow(QMainWindow):
     def _on_cases_changed(self) -> None:
         self.commands.update()
         self.training_panel.set_cases(self.session.cases.paths())
+
+    def _on_tab_changed(self, _index: int) -> None:
+        """Edit › Undo follows the tab: plane edits in the volume view, region edits on a slice."""
+        doc = self.session.document
+        if self.tabs.currentWidget() is self.volume_view:
+            self.undo_group.setActiveStack(self.volume.undo_stack)
+        elif doc is not None:
+            self.undo_group.setActiveStack(doc.undo_stack)
+
+    def open_volume(self, path) -> bool:
+        return self.volume.open_volume(path)
+
+    def open_volume_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open CBCT volume", str(self.session.last_dir),
+            "Volumes (*.nii *.nii.gz *.nrrd *.nhdr *.dcm *.dicom *.ima);;All files (*)")
+        if not path:
+            return
+        p = Path(path)
+        # one file of a DICOM series stands for its series: open the folder
+        if not is_volume_path(p) and is_volume_path(p.parent):
+            p = p.parent
+        self.volume.open_volume(p)
+
+    def open_volume_folder_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+        folder = QFileDialog.getExistingDirectory(self, "Open CBCT DICOM folder", str(self.session.last_dir))
+        if folder:
+            self.volume.open_volume(Path(folder))
 
     def _update_model_label(self) -> None:
         text, tip = self.prediction.model_label()
@@ -363,7 +410,9 @@ class MainWindow(QMainWindow):
 
     def dropEvent(self, event) -> None:  # noqa: N802
         paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
-        if len(paths) == 1 and paths[0].is_dir():
+        if len(paths) == 1 and is_volume_path(paths[0]):
+            self.volume.open_volume(paths[0])
+        elif len(paths) == 1 and paths[0].is_dir():
             self.session.open_folder(paths[0])
         elif paths:
             self.session.open_paths(paths)

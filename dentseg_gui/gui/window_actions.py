@@ -48,6 +48,11 @@ class WindowActions:
         self.open = A("&Open image(s)…", session.open_dialog, SK.Open, "Open one or more images")
         self.open_folder = A("Open &folder…", session.open_folder_dialog, "Ctrl+Shift+O",
                              "Open every image of a folder as a case list")
+        self.open_volume = A("Open CBCT &volume…", w.open_volume_dialog, "Ctrl+Shift+V",
+                             "Open a CBCT scan: a NIfTI or NRRD file, an enhanced DICOM, or one file "
+                             "of a DICOM series (the whole series opens)")
+        self.open_volume_folder = A("Open CBCT DICOM fold&er…", w.open_volume_folder_dialog, None,
+                                    "Open the DICOM series in a folder as one CBCT volume")
         self.save = A("&Save", session.save_current, SK.Save, "Save the annotation beside the image")
         self.save_as = A("Save &as…", session.save_as, SK.SaveAs)
         self.csv = A("CSV – current case…", lambda: export.export_csv(all_cases=False))
@@ -87,6 +92,10 @@ class WindowActions:
         m = mb.addMenu("&File")
         m.addAction(self.open)
         m.addAction(self.open_folder)
+        m.addSeparator()
+        m.addAction(self.open_volume)
+        m.addAction(self.open_volume_folder)
+        m.addSeparator()
         self.recent_menu = m.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         m.addSeparator()
