@@ -218,7 +218,7 @@ class WindowActions:
             a.setIconText(spec.icon_text or spec.label)
             self.tools[spec.name] = a
             tb.addAction(a)
-            if spec.name in ("eraser", "apex", "palatal_edit"):
+            if spec.name in ("eraser", "apex", "palatal_wire"):
                 tb.addSeparator()
         self.edit_menu.insertSeparator(self.spacing)
         if "fit" in self.tools:

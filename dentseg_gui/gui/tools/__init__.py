@@ -18,7 +18,8 @@ subtracted from (eraser) the active region with shapely.
 
 Modules: ``specs`` (names, shortcuts, tooltips), ``base`` (event, tool base
 class, hit-testing, throttle), ``landmark``, ``polygon``, ``brush`` (brush and
-eraser), ``palatal`` (palatal boundary curve, snap to edge). The geometry of
+eraser), ``palatal`` (palatal boundary curve, snap to edge), ``livewire``
+(edge-following outline and palatal boundary). The geometry of
 an edit (stroke -> region, vertex moves) is Qt-free in ``core.region_edit``.
 """
 
@@ -31,6 +32,7 @@ from ...core.region_edit import fill_holes, stroke_mask_geometry
 from .base import CanvasEvent, NavigateTool, Throttle, Tool, new_drag_key
 from .brush import BrushTool, brush_step
 from .landmark import LandmarkTool
+from .livewire import LiveWireTool
 from .palatal import PalatalEditTool
 from .polygon import PolygonTool
 from .specs import (ACTION_NAMES, CLICK_SLOP_PX, HIT_RADIUS_PX, MAX_BRUSH, MIN_BRUSH, SPECS_BY_NAME,
@@ -40,7 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..canvas import ImageCanvas
 
 __all__ = ["ACTION_NAMES", "CLICK_SLOP_PX", "HIT_RADIUS_PX", "MAX_BRUSH", "MIN_BRUSH", "SPECS_BY_NAME",
-           "TOOL_NAMES", "TOOL_SPECS", "BrushTool", "CanvasEvent", "LandmarkTool", "NavigateTool",
+           "TOOL_NAMES", "TOOL_SPECS", "BrushTool", "CanvasEvent", "LandmarkTool", "LiveWireTool", "NavigateTool",
            "PalatalEditTool", "PolygonTool", "Throttle", "Tool", "ToolSpec", "brush_step", "fill_holes",
            "make_tools", "new_drag_key", "stroke_mask_geometry"]
 
@@ -52,6 +54,8 @@ def make_tools(canvas: "ImageCanvas") -> dict[str, Tool]:
         "brush": BrushTool(canvas, erase=False),
         "eraser": BrushTool(canvas, erase=True),
         "palatal_edit": PalatalEditTool(canvas),
+        "livewire": LiveWireTool(canvas),
+        "palatal_wire": LiveWireTool(canvas, palatal=True),
     }
     for name in LANDMARKS:
         tools[name] = LandmarkTool(canvas, name)

@@ -29,6 +29,10 @@ TOOL_SPECS: list[ToolSpec] = [
              "the last vertex. Edit the active region: drag a vertex, drag an edge (or "
              "Shift+click it) to insert one, right-click or Del deletes the vertex under the cursor",
              "Poly"),
+    ToolSpec("livewire", "Live-wire outline", "L",
+             "Click around the region: the outline follows the image edges between clicks "
+             "(Shift+click: straight segment). Double-click, Enter or a click on the first point "
+             "closes it; Backspace removes the last point, Esc cancels", "Wire"),
     ToolSpec("brush", "Brush", "B", "Paint the active region; [ and ] change the size", "Brush"),
     ToolSpec("eraser", "Eraser", "E", "Erase from the active region; [ and ] change the size",
              "Erase"),
@@ -39,6 +43,9 @@ TOOL_SPECS: list[ToolSpec] = [
     ToolSpec("palatal_edit", "Palatal boundary", "C",
              "Edit the palatal boundary of the PAB as a curve: drag a handle, the region and "
              "the measurements follow", "Palatal"),
+    ToolSpec("palatal_wire", "Palatal live-wire", "W",
+             "Redraw the PAB's palatal boundary along the bone edge: click from the crest to the "
+             "apex level (Shift+click: straight segment), Enter to apply", "P-Wire"),
     ToolSpec("brush_smaller", "Smaller brush", "[", "Brush and eraser 20 % smaller", "-",
              "action"),
     ToolSpec("brush_larger", "Larger brush", "]", "Brush and eraser 25 % larger", "+", "action"),
