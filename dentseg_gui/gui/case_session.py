@@ -30,6 +30,7 @@ from .autosave import Autosaver, discard_autosave, pending_recoveries, recovery_
 from .case_info import parse_spacing_text
 from .cases import (STATUS_EDITED, STATUS_ERROR, CaseList, RecentFiles, annotation_status, app_settings,
                     expand_paths, find_images, flag_and_detail)
+from .folder_spacing import FolderSpacingDialog, FolderSpacings, cases_without_spacing
 from .work_tracker import WorkTracker
 from .workers import LoadWorker
 
@@ -65,6 +66,8 @@ class CaseSession(QObject):
         self.autosaver.failed.connect(lambda m: messages.show_warning(self.host, "Autosave", m))
         self.last_dir = app_settings().value("paths/last_dir", str(Path.home()))
         self._accepted_recoveries: set[str] = set()
+        self.folder_spacings: dict[str, tuple[float, float]] = {}    # folder -> spacing for its cases
+        self.spacing_overrides: dict[str, tuple[float, float]] = {}  # image -> spacing the user set
 
     # ------------------------------------------------------------------ state
     def current_row(self) -> int | None:
@@ -101,6 +104,46 @@ class CaseSession(QObject):
         if (entry.status, entry.flag) != (status, flag):
             self.cases.set_status(row, status, detail, flag)
             self.summaryChanged.emit(self.summary_text())
+
+    # ------------------------------------------------------------------ spacing of unopened cases
+    def spacing_for(self, image_path: Path) -> tuple[float, float] | None:
+        """The spacing a case gets when its image and annotation carry none: set by the user for
+        this case, else the command line's --spacing, else the one chosen for its folder."""
+        p = Path(image_path).resolve()
+        return (self.spacing_overrides.get(str(p)) or self.default_spacing
+                or self.folder_spacings.get(str(p.parent)))
+
+    def ask_folder_spacing(self, folder: Path, n_missing: int, n_total: int) -> tuple[tuple[float, float] | None, bool]:
+        """(spacing, remember) from the one-per-folder question; (None, False) when not answered."""
+        if not messages.is_interactive():
+            return None, False
+        dlg = FolderSpacingDialog(folder, n_missing, n_total, parent=self.host)
+        if dlg.exec() != dlg.DialogCode.Accepted or dlg.spacing is None:
+            return None, False
+        return dlg.spacing, dlg.remember.isChecked()
+
+    def _settle_folder_spacing(self, folder: Path, images: list[Path]) -> None:
+        """One question for all the cases of ``folder`` that carry no spacing (remembered per folder)."""
+        if self.default_spacing is not None:
+            return
+        key = str(Path(folder).resolve())
+        missing = cases_without_spacing(images)
+        if not missing:
+            return
+        sp = self.folder_spacings.get(key) or FolderSpacings().get(folder)
+        source = "remembered for this folder"
+        if sp is None:
+            sp, remember = self.ask_folder_spacing(folder, len(missing), len(images))
+            source = "applied"
+            if sp is not None and remember:
+                FolderSpacings().set(folder, sp)
+        if sp is None:
+            self.statusMessage.emit(f"{len(missing)} case(s) have no pixel spacing: their measurements stay "
+                                    "missing until you set it (Edit › Pixel spacing…).", 10000)
+            return
+        self.folder_spacings[key] = sp
+        self.statusMessage.emit(f"Pixel spacing {sp[0]:g} × {sp[1]:g} mm {source} for the {len(missing)} "
+                                "case(s) without one.", 8000)
 
     # ------------------------------------------------------------------ opening
     def open_dialog(self) -> None:
@@ -153,6 +196,7 @@ class CaseSession(QObject):
             return False
         self.recent.add(folder)
         self.last_dir = str(folder)
+        self._settle_folder_spacing(folder, images)
         self.close_document()
         self.cases.set_paths(images)
         self._cases_changed()
@@ -193,7 +237,8 @@ class CaseSession(QObject):
             self.currentRowChanged.emit(self.current_row())
             return False
         entry = self.cases.entries[row]
-        worker = self.tracker.track(LoadWorker(entry.image_path, self.default_spacing, parent=self), "load")
+        worker = self.tracker.track(LoadWorker(entry.image_path, self.spacing_for(entry.image_path),
+                                               parent=self), "load")
         worker.succeeded.connect(self._on_loaded)
         worker.failed.connect(lambda msg, r=row: self._on_load_failed(r, msg))
         self.tracker.set_progress(0, 0, f"Loading {entry.name}…")
@@ -217,8 +262,17 @@ class CaseSession(QObject):
             row = self.cases.row_of(loaded.image_path)
             self._on_load_failed(row if row is not None else -1, messages.error_text(exc, loaded.image_path))
             return
-        if doc is not None:
-            self.install_document(doc, getattr(loaded, "note", ""))
+        if doc is None:
+            return
+        self.install_document(doc, getattr(loaded, "note", ""))
+        # a spacing the user set for this case before opening it: where the case had another one,
+        # it becomes an undo step (and a discard is respected); where it had none, it was its
+        # initial spacing and stays remembered until the case is saved
+        key = str(Path(loaded.image_path).resolve())
+        override = self.spacing_overrides.get(key)
+        if override is not None and doc.annotation.pixel_spacing_mm != override:
+            self.spacing_overrides.pop(key, None)
+            doc.set_spacing(override)
 
     def _make_document(self, loaded):
         """A CaseDocument for the loaded case; offers the autosave if it is newer."""
@@ -344,6 +398,7 @@ class CaseSession(QObject):
         doc.mark_saved(target)
         if doc.image_path is not None:
             discard_autosave(doc.image_path)
+            self.spacing_overrides.pop(str(doc.image_path.resolve()), None)
         self.refresh_current_status()
         self.documentStateChanged.emit()
         self.saved.emit(target)
@@ -364,13 +419,22 @@ class CaseSession(QObject):
         return self.save_current(Path(path))
 
     # ------------------------------------------------------------------ spacing
-    def ask_spacing(self) -> None:
+    def ask_spacing(self, rows: list[int] | None = None) -> None:
+        """Set the pixel spacing of the open case and of the other cases in ``rows`` at once.
+
+        The open case changes as one undo step; a case not open gets it when it is opened
+        (as its initial spacing when it has none, as an undo step when it had another), and
+        keeps it when saved."""
         doc = self.document
-        if doc is None:
+        rows = sorted(set(rows or []) | ({self.current_row()} if self.current_row() is not None else set()))
+        if doc is None and not rows:
             return
-        sp = doc.annotation.pixel_spacing_mm
+        sp = doc.annotation.pixel_spacing_mm if doc is not None else None
+        n = len(rows)
         text, ok = QInputDialog.getText(
-            self.host, "Pixel spacing", "Pixel size in mm (one value, or row, column):",
+            self.host, "Pixel spacing",
+            ("Pixel size in mm (one value, or row, column):" if n <= 1 else
+             f"Pixel size in mm for the {n} selected cases (one value, or row, column):"),
             text="" if sp is None else (f"{sp[0]:g}" if sp[0] == sp[1] else f"{sp[0]:g}, {sp[1]:g}"))
         if not ok or not text.strip():
             return
@@ -379,7 +443,18 @@ class CaseSession(QObject):
             messages.show_error(self.host, "Pixel spacing", f"“{text}” is not a pixel size. Type one "
                                 "positive number of mm (e.g. 0.125) or two (row, column).")
             return
-        doc.set_spacing(vals)
+        self.set_spacing(vals, rows)
+
+    def set_spacing(self, spacing: tuple[float, float], rows: list[int] | None = None) -> None:
+        doc, current = self.document, self.current_row()
+        others = [r for r in (rows or []) if r != current and 0 <= r < len(self.cases.entries)]
+        if doc is not None:
+            doc.set_spacing(tuple(spacing))
+        for r in others:
+            self.spacing_overrides[str(self.cases.entries[r].image_path.resolve())] = tuple(spacing)
+        if others:
+            self.statusMessage.emit(f"Pixel spacing {spacing[0]:g} × {spacing[1]:g} mm set for "
+                                    f"{len(others) + (doc is not None)} cases; each keeps it when saved.", 8000)
 
     # ------------------------------------------------------------------ recovery at start-up
     def offer_recovery(self) -> bool:

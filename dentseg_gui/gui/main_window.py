@@ -92,6 +92,7 @@ class MainWindow(QMainWindow):
         self.case_view.setModel(self.session.cases)
         self.case_view.setUniformItemSizes(True)
         self.case_view.setAlternatingRowColors(True)
+        self.case_view.setSelectionMode(QListView.SelectionMode.ExtendedSelection)   # spacing for many
         self.case_view.selectionModel().currentChanged.connect(self._on_case_selected)
         self.case_summary = QLabel(self.session.summary_text(), self)
         self.case_summary.setWordWrap(True)
@@ -226,6 +227,9 @@ class MainWindow(QMainWindow):
 
     def current_row(self) -> int | None:
         return self.session.current_row()
+
+    def selected_rows(self) -> list[int]:
+        return sorted(i.row() for i in self.case_view.selectionModel().selectedRows())
 
     def save_current(self, path=None) -> bool:
         return self.session.save_current(path)

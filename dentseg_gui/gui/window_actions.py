@@ -66,8 +66,9 @@ class WindowActions:
         self.undo.setShortcut(SK.Undo)
         self.redo = w.undo_group.createRedoAction(w, "&Redo")
         self.redo.setShortcut(SK.Redo)
-        self.spacing = A("Pixel &spacing…", session.ask_spacing, None,
-                         "Set the pixel size in mm (images without it cannot be measured)")
+        self.spacing = A("Pixel &spacing…", lambda: session.ask_spacing(w.selected_rows()), None,
+                         "Set the pixel size in mm of the open case and of every case selected in "
+                         "the list (images without it cannot be measured)")
         self.predict = A("&Predict current case", pred.predict_current, "Ctrl+R",
                          "Run LU-Net on the open case (off the GUI thread; Esc or Cancel stops it)")
         self.predict_all = A("Predict &all cases", pred.predict_all, "Ctrl+Shift+R")
@@ -214,8 +215,8 @@ class WindowActions:
             else:
                 a.triggered.connect(lambda _=False, n=spec.name: w.run_canvas_action(n))
                 self.edit_menu.insertAction(self.spacing, a)
-            a.setText(spec.icon_text or spec.label)
-            a.setIconText(spec.icon_text or spec.label)
+            a.setText(spec.label)                          # menus show the full name
+            a.setIconText(spec.icon_text or spec.label)    # the toolbar its short text
             self.tools[spec.name] = a
             tb.addAction(a)
             if spec.name in ("eraser", "apex", "palatal_wire"):
@@ -251,8 +252,9 @@ class WindowActions:
         has_doc = w.session.document is not None
         predicting = w.prediction.is_running()
         n = len(w.session.cases.entries)
-        for a in (self.save, self.save_as, self.csv, self.pdf, self.png, self.spacing):
+        for a in (self.save, self.save_as, self.csv, self.pdf, self.png):
             a.setEnabled(has_doc)
+        self.spacing.setEnabled(has_doc or bool(n))
         self.predict.setEnabled(has_doc and not predicting)
         self.predict_all.setEnabled(bool(n) and not predicting)
         for a in (self.csv_all, self.pdf_all, self.png_all):
