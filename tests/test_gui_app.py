@@ -626,3 +626,21 @@ def test_menus_show_full_names_and_the_toolbar_short_ones(window):
     assert "Smaller brush" in texts and "Delete region" in texts and "Fill holes" in texts
     assert not any(t in ("-", "+", "Del") for t in texts)
     assert window.commands.tools["brush_smaller"].iconText() == "-"
+
+
+def test_a_broken_annotation_can_be_set_aside_to_open_the_image(qtbot, window, dialogs, case_dir):
+    imgs = sorted(case_dir.glob("*.png")) + sorted(case_dir.glob("*.tif"))
+    imgs.sort()
+    broken = annotation_path_for(imgs[1])
+    broken.write_text('{"format": "dentseg-annotation", "regions": [', encoding="utf-8")
+    assert window.open_folder(case_dir)
+    wait_idle(qtbot, window)
+    dialogs.choices = ["open"]
+    assert window.open_case(1)
+    wait_idle(qtbot, window)
+    (kind, title, text), = dialogs.of("choice")
+    assert broken.name in text and ".broken-" in text
+    assert window.document.image_path == imgs[1] and window.document.annotation.regions == {}
+    kept = list(case_dir.glob(imgs[1].stem + ".dentseg.broken-*.json"))
+    assert len(kept) == 1 and kept[0].read_text(encoding="utf-8").endswith('"regions": [')
+    assert not broken.exists() and window.cases.entries[1].status == STATUS_UNANNOTATED

@@ -248,12 +248,52 @@ class CaseSession(QObject):
 
     def _on_load_failed(self, row: int, message: str) -> None:
         self.statusMessage.emit("Could not open the case.", 5000)
+        if 0 <= row < len(self.cases.entries) and self._offer_without_annotation(row, message):
+            return
         messages.show_error(self.host, "Cannot open case", message + "\n\nThe case list shows it as "
                             "an error; the case that was open stays open.")
         self.cases.set_status(row, STATUS_ERROR, message)
         self.summaryChanged.emit(self.summary_text())
         self.currentRowChanged.emit(self.current_row())
         self.caseLoadFailed.emit(message)
+
+    def _offer_without_annotation(self, row: int, message: str) -> bool:
+        """When the case's annotation file is unreadable, offer to open the image without it,
+        keeping the broken file aside. True when the user chose that (the case is re-opened)."""
+        from datetime import datetime
+
+        from ..core.annotation import load_annotation
+        from ..core.errors import AnnotationError
+        image = self.cases.entries[row].image_path
+        ann = annotation_path_for(image)
+        if not ann.is_file() or not image.is_file():
+            return False
+        try:
+            load_annotation(ann)
+            return False                      # the annotation reads: the image itself is the problem
+        except AnnotationError:
+            pass
+        except Exception:  # noqa: BLE001 - anything else that breaks the reader is "broken" too
+            log.warning("annotation %s unreadable", ann, exc_info=True)
+        aside = ann.with_name(ann.name[:-len(".json")] + f".broken-{datetime.now():%Y%m%d-%H%M%S}.json")
+        choice = messages.ask_choice(
+            self.host, "Annotation file unreadable",
+            f"{message}\n\nOpen {image.name} without it? The broken file is kept as {aside.name} "
+            "beside it (nothing is deleted); the case then opens unannotated.",
+            [("open", "Open the image without it"), ("cancel", "Cancel")], default="cancel")
+        if choice != "open":
+            return False
+        try:
+            os.replace(ann, aside)
+        except OSError as exc:
+            messages.show_error(self.host, "Cannot move the file", f"{ann.name} could not be renamed "
+                                f"({exc.strerror or exc}); the case stays closed.")
+            return True
+        self.cases.refresh_from_disk(row)
+        self.summaryChanged.emit(self.summary_text())
+        self.statusMessage.emit(f"{ann.name} kept aside as {aside.name}; opening {image.name} without it.", 10000)
+        self.open_case(row, ask_save=False)
+        return True
 
     def _on_loaded(self, loaded) -> None:
         try:
