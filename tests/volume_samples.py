@@ -1,0 +1,70 @@
+"""Small volumes with known geometry for the volume tests (imported by test modules)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from dentseg_gui.core.volume import Volume
+
+
+def rotation(z_deg: float = 25.0, x_deg: float = 10.0) -> np.ndarray:
+    a, b = np.deg2rad(z_deg), np.deg2rad(x_deg)
+    rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+    rx = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
+    return rx @ rz
+
+
+def oblique_volume(shape=(12, 20, 30), seed: int = 1, spacing=(0.3, 0.4, 0.7)) -> Volume:
+    """int16 noise with a rescale, rotated directions and anisotropic voxels."""
+    rng = np.random.default_rng(seed)
+    vox = rng.integers(-1000, 3000, shape).astype(np.int16)
+    return Volume(vox, (10.0, -20.0, 5.0), rotation(), spacing, 1.0, -1024.0,
+                  meta={"SeriesDescription": "oblique test", "PatientName": "Test^Volume",
+                        "PatientID": "VOL-1", "PatientBirthDate": "19800101", "PatientSex": "F"})
+
+
+def write_enhanced_ct(volume: Volume, path: Path, frame_order=None) -> Path:
+    """An Enhanced CT Image file (per-frame positions, shared orientation/spacing/rescale), frames in
+    ``frame_order`` (default: slice order) - written here, independently of the readers."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    n, rows, cols = volume.shape
+    order = list(range(n)) if frame_order is None else list(frame_order)
+    ds = Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2.1"
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2.1"
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = generate_uid(), generate_uid(), generate_uid()
+    ds.Modality = "CT"
+    ds.PatientName, ds.PatientID = "Enhanced^Test", "ENH-1"
+    ds.Rows, ds.Columns, ds.NumberOfFrames = rows, cols, n
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+    shared = Dataset()
+    po = Dataset()
+    po.ImageOrientationPatient = [f"{v:.10g}" for v in (*volume.directions[:, 0], *volume.directions[:, 1])]
+    pm = Dataset()
+    pm.PixelSpacing = [f"{volume.spacing[1]:.10g}", f"{volume.spacing[0]:.10g}"]
+    pm.SliceThickness = f"{volume.spacing[2]:.10g}"
+    pv = Dataset()
+    pv.RescaleSlope, pv.RescaleIntercept, pv.RescaleType = f"{volume.slope:g}", f"{volume.intercept:g}", "HU"
+    shared.PlaneOrientationSequence = Sequence([po])
+    shared.PixelMeasuresSequence = Sequence([pm])
+    shared.PixelValueTransformationSequence = Sequence([pv])
+    ds.SharedFunctionalGroupsSequence = Sequence([shared])
+    frames = []
+    for k in order:
+        item, pp = Dataset(), Dataset()
+        pp.ImagePositionPatient = [f"{v:.10g}" for v in volume.index_to_lps([0, 0, k])]
+        item.PlanePositionSequence = Sequence([pp])
+        frames.append(item)
+    ds.PerFrameFunctionalGroupsSequence = Sequence(frames)
+    ds.PixelData = np.ascontiguousarray(volume.voxels[order], dtype="<i2").tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path
