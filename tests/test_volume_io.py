@@ -12,7 +12,7 @@ import pydicom
 import pytest
 
 from dentseg_gui.core.volume import Volume, VolumeError
-from dentseg_gui.core.volume_io import (VolumeLoadCancelled, load_volume, volume_stem, write_dicom_series,
+from dentseg_gui.core.volume_io import (VolumeCancelled, load_volume, volume_stem, write_dicom_series,
                                         write_nifti, write_nrrd)
 from dentseg_gui.core.volume_io import common as vio_common
 from volume_samples import oblique_volume, write_enhanced_ct
@@ -280,7 +280,7 @@ def test_progress_is_reported_and_cancel_stops_the_load(series):
         calls["n"] += 1
         return calls["n"] > 3
 
-    with pytest.raises(VolumeLoadCancelled):
+    with pytest.raises(VolumeCancelled):
         load_volume(folder, progress=lambda *a: None, should_stop=stop)
 
 

@@ -68,3 +68,52 @@ def write_enhanced_ct(volume: Volume, path: Path, frame_order=None) -> Path:
     ds.PixelData = np.ascontiguousarray(volume.voxels[order], dtype="<i2").tobytes()
     ds.save_as(path, enforce_file_format=True)
     return path
+
+
+def tooth_volume(tilt_deg: float = 15.0, shape=(72, 80, 90), spacing=(0.4, 0.35, 0.5), radius: float = 3.0):
+    """A bright cylinder (dentin, 1500 HU) with an enamel cap (2500 HU) along a known, tilted axis, in
+    air (-1000 HU), in a volume with rotated directions and anisotropic voxels. Returns (volume, axis)
+    where ``axis`` is the exact ``ToothAxis`` of FDI 11 (crown down, apex up, lip anterior)."""
+    from dentseg_gui.core.volume import ToothAxis
+
+    dirs = rotation(8.0, 5.0)
+    nk, nj, ni = shape
+    origin = np.zeros(3)
+    probe = Volume(np.zeros((1, 1, 1), np.int16), origin, dirs, spacing)
+    centre = probe.index_to_lps([(ni - 1) / 2, (nj - 1) / 2, (nk - 1) / 2])
+    t = np.deg2rad(tilt_deg)
+    axis = np.array([0.0, np.sin(t), np.cos(t)])          # apical: superior, leaning back (posterior)
+    labial = np.array([0.0, -np.cos(t), np.sin(t)])        # toward the lip: anterior, perpendicular to axis
+    md = np.cross(axis, labial)                             # +x or -x: distal of 11 is the patient's right (-x)
+    if md[0] > 0:
+        md = -md
+    cej = centre + np.array([0.0, 0.0, -2.0])
+    incisal, apex = cej - 10.0 * axis, cej + 14.0 * axis
+    k, j, i = np.meshgrid(np.arange(nk), np.arange(nj), np.arange(ni), indexing="ij")
+    xyz = probe.index_to_lps(np.stack([i, j, k], -1).reshape(-1, 3).astype(float)).reshape(nk, nj, ni, 3)
+    rel = xyz - incisal
+    along = rel @ axis
+    across = np.linalg.norm(rel - along[..., None] * axis, axis=-1)
+    hu = np.full(shape, -1000, np.int16)
+    inside = (across <= radius) & (along >= 0) & (along <= 24.0)
+    hu[inside] = 1500
+    hu[inside & (along <= 4.0)] = 2500
+    vol = Volume((hu + 1024).astype(np.int16), origin, dirs, spacing, 1.0, -1024.0,
+                 meta={"SeriesDescription": "cylinder tooth"})
+    truth = ToothAxis(11, incisal=incisal, cej=cej, apex=apex, mesiodistal=md, labial=labial, confidence=0.9,
+                      notes=["synthetic"])
+    return vol, truth
+
+
+class FakeDetector:
+    """Stands in for ``tooth_detection.detect_incisors``: answers the known axes, records its calls."""
+
+    def __init__(self, axes):
+        self.axes = list(axes)
+        self.calls = []
+
+    def __call__(self, volume, at=None, teeth=(11, 21), progress=None, should_stop=None):
+        self.calls.append({"at": at, "teeth": tuple(teeth)})
+        if progress is not None:
+            progress(1, 1, "found")
+        return [a for a in self.axes if a.tooth in teeth]

@@ -11,7 +11,7 @@
 into a ``core.volume.Volume`` in the DICOM patient frame (LPS, mm), voxels in
 their stored type plus the rescale slope / intercept. It is safe to call in a
 worker thread: ``progress(done, total, text)`` is called as it goes and
-``should_stop()`` returning True raises ``VolumeLoadCancelled``. Every problem
+``should_stop()`` returning True raises ``VolumeCancelled``. Every problem
 is a ``VolumeError`` whose message names the file, says what is wrong and what
 to do; a 2-D image is refused as "a 2-D image, not a volume".
 
@@ -26,7 +26,7 @@ from pathlib import Path
 
 
 from ..volume import Volume, VolumeError
-from .common import Progress, ProgressFn, StopFn, VolumeLoadCancelled, available_memory_bytes
+from .common import Progress, ProgressFn, StopFn, VolumeCancelled, available_memory_bytes
 from .dicom_writer import write_dicom_series
 from .nifti_file import is_nifti_name, nifti_stem, write_nifti
 from .nrrd_file import is_nrrd_name, write_nrrd
@@ -96,7 +96,7 @@ def volume_stem(path: str | os.PathLike) -> str:
     return p.stem
 
 
-__all__ = ["Volume", "VolumeError", "VolumeLoadCancelled", "available_memory_bytes", "load_volume",
+__all__ = ["Volume", "VolumeError", "VolumeCancelled", "available_memory_bytes", "load_volume",
            "volume_stem", "write_dicom_series", "write_nifti", "write_nrrd"]
 
 

@@ -22,8 +22,8 @@ StopFn = Callable[[], bool]
 MEMORY_SHARE = 0.85
 
 
-class VolumeLoadCancelled(VolumeError):
-    """The user pressed Cancel while a volume was loading (nothing was kept)."""
+class VolumeCancelled(VolumeError):
+    """The user pressed Cancel while a volume was loading or being sliced (nothing half-made is kept)."""
 
 
 class Progress:
@@ -35,7 +35,7 @@ class Progress:
 
     def check(self) -> None:
         if self._should_stop is not None and self._should_stop():
-            raise VolumeLoadCancelled("loading the volume was cancelled")
+            raise VolumeCancelled("loading the volume was cancelled")
 
     def __call__(self, done: int, total: int, text: str = "") -> None:
         """Report progress, after checking Cancel."""

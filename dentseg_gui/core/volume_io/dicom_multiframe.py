@@ -95,7 +95,8 @@ def load_multiframe(path: Path, progress: Progress, ds: Any = None) -> Volume:
                      "float32 rescaled values")
     meta: dict[str, Any] = dicom_meta(ds)
     meta.update({"format": "DICOM multi-frame", "files": [str(path)], "notes": notes,
-                 "stored_dtype": str(stored_dtype(h))})
+                 "stored_dtype": str(stored_dtype(h)), "SOPInstanceUIDs": [h.sop_uid],
+                 "frame_order": [int(f) for f in stack.order]})
     _window(ds, meta)
     ps_row, ps_col = spacing[0]
     return Volume(vox, stack.origin, stack.directions, (ps_col, ps_row, stack.step), float(slope),

@@ -121,7 +121,7 @@ def _load_group(folder: Path, group: SeriesGroup, progress: Progress, notes: lis
     first_ds = read_header(ordered[0].path)
     meta: dict[str, Any] = dicom_meta(first_ds)
     meta.update({"format": "DICOM series", "files": [str(h.path) for h in ordered], "notes": notes,
-                 "stored_dtype": str(stored_dtype(h0))})
+                 "stored_dtype": str(stored_dtype(h0)), "SOPInstanceUIDs": [h.sop_uid for h in ordered]})
     _window(first_ds, meta)
     return Volume(vox, stack.origin, stack.directions, (ps_col, ps_row, stack.step), float(slope),
                   float(intercept), source=str(folder), meta=meta)
