@@ -39,24 +39,52 @@ def _outside_value(volume: Volume) -> float:
     return float(volume.meta["background_value"])
 
 
-def _sample(volume: Volume, start: np.ndarray, d_col: np.ndarray, d_row: np.ndarray,
-            shape: tuple[int, int], outside: float) -> np.ndarray:
-    """Trilinear samples of the plane's pixels, float32, rescaled.
+#: pixels sampled per block: the eight corner reads of a block reuse the cache lines the first one
+#: brought in (one pass over the whole plane per corner would not); ~2x faster for tooth-like planes
+BLOCK_PIXELS = 12288
 
-    Speed (a 384×384 plane of a 512×512×400 int16 volume in ~10 ms on one core):
-    float32 throughout; one flat base index per pixel and the eight corners read
-    by ``take`` from views of the flat voxels shifted by the corner's offset (no
-    index arithmetic per corner); lerps in place; points outside handled by one
-    ``where`` at the end instead of compressing every array.
+
+def _sample(volume: Volume, starts: list[np.ndarray], d_col: np.ndarray, d_row: np.ndarray,
+            shape: tuple[int, int], outside: float, mode: str = "mean") -> np.ndarray:
+    """Trilinear samples of the plane's pixels, float32, rescaled; several ``starts`` (a slab)
+    are combined by ``mode`` (mean or maximum).
+
+    Speed (a 384×384 plane of a 512×512×400 int16 volume in ~6-10 ms on one core):
+    float32 throughout; rows in blocks of ~12k pixels so the corner reads stay in
+    cache (and a slab's planes are read while their neighbours' lines are still
+    there); one flat base index per pixel and the eight corners read by ``take``
+    from views of the flat voxels shifted by the corner's offset (no index
+    arithmetic per corner); lerps in place; points outside set once at the end.
     """
     rows, cols = shape
     vox = volume.voxels
     if not vox.flags.c_contiguous:
         vox = np.ascontiguousarray(vox)   # only for odd callers: loaders always give C order
+    out = np.empty((rows, cols), np.float32)
+    step = max(1, BLOCK_PIXELS // max(cols, 1))
+    for r0 in range(0, rows, step):
+        n = min(step, rows - r0)
+        acc = None
+        for start in starts:
+            img = _sample_rows(vox, volume.slope, volume.intercept, start, d_col, d_row, r0, n, cols, outside)
+            if acc is None:
+                acc = img
+            elif mode == "mip":
+                np.maximum(acc, img, out=acc)
+            else:
+                acc += img
+        if mode != "mip" and len(starts) > 1:
+            acc /= np.float32(len(starts))
+        out[r0:r0 + n] = acc
+    return out
+
+
+def _sample_rows(vox: np.ndarray, slope: float, intercept: float, start: np.ndarray, d_col: np.ndarray,
+                 d_row: np.ndarray, r0: int, rows: int, cols: int, outside: float) -> np.ndarray:
     nk, nj, ni = vox.shape
     f32 = np.float32
     c = np.arange(cols, dtype=f32)
-    r = np.arange(rows, dtype=f32)[:, None]
+    r = np.arange(r0, r0 + rows, dtype=f32)[:, None]
 
     def coord(a: int) -> np.ndarray:
         out = np.empty((rows, cols), f32)
@@ -114,9 +142,9 @@ def _sample(volume: Volume, start: np.ndarray, d_col: np.ndarray, d_row: np.ndar
     top -= val
     top *= tk
     val += top
-    if volume.slope != 1.0 or volume.intercept != 0.0:
-        val *= f32(volume.slope)
-        val += f32(volume.intercept)
+    if slope != 1.0 or intercept != 0.0:
+        val *= f32(slope)
+        val += f32(intercept)
     if not inside.all():
         val[~inside] = f32(outside)
     return val
@@ -141,22 +169,13 @@ def _reslice(volume: Volume, plane: Plane, slab_mm: float, mode: str, outside: f
     fill = _outside_value(volume) if outside is None else float(outside)
     start, d_col, d_row = plane_to_index(volume, plane)
     if slab_mm <= 0:
-        return _sample(volume, start, d_col, d_row, plane.shape, fill)
+        return _sample(volume, [start], d_col, d_row, plane.shape, fill)
     step = min(volume.spacing) * max(1.0, float(slab_step))
     n = max(1, int(math.ceil(slab_mm / step))) | 1          # odd: the central plane is one of them
     offsets = np.linspace(-slab_mm / 2, slab_mm / 2, n) if n > 1 else np.zeros(1)
     o = volume.lps_to_index(np.zeros(3))
     d_n = volume.lps_to_index(plane.normal) - o
-    acc = None
-    for off in offsets:
-        img = _sample(volume, start + off * d_n, d_col, d_row, plane.shape, fill)
-        if acc is None:
-            acc = img
-        elif mode == "mip":
-            np.maximum(acc, img, out=acc)
-        else:
-            acc += img
-    return acc if mode == "mip" else acc / np.float32(len(offsets))
+    return _sample(volume, [start + off * d_n for off in offsets], d_col, d_row, plane.shape, fill, mode)
 
 
 def preview_plane(plane: Plane, factor: int = 2) -> Plane:
