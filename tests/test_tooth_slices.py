@@ -154,7 +154,8 @@ def test_cli_writes_one_line_per_slice(tooth, series_dir, tmp_path, monkeypatch,
     assert det.calls == [{"at": (-3.5, 2.0, 10.0), "teeth": (11, 21)}]
     wrote = [line for line in out if line.startswith("wrote ")]
     assert len(wrote) == 3 and all("tooth 11" in line and "160×160 px at 0.3 mm" in line for line in wrote)
-    assert "scan_11.dcm" in wrote[0] and "scan_11_-1mm.dcm" in wrote[1] and "scan_11_+1mm.dcm" in wrote[2]
+    assert "scan_11_-1mm.dcm" in wrote[0] and "scan_11.dcm" in wrote[1] and "scan_11_+1mm.dcm" in wrote[2]
+    assert "offset 0 mm" in wrote[1] and "note: tooth 11: synthetic" in out
     assert out[-1] == "note: tooth 21 was not found in the volume; no slice written for it"
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "scan_11.dcm", "scan_11.dentseg.json", "scan_11_+1mm.dcm", "scan_11_+1mm.dentseg.json",

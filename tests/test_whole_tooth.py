@@ -102,6 +102,7 @@ def test_measure_writes_the_teeth_table_beside_the_case_rows(tmp_path, capsys):
     assert [r["tooth"] for r in rows] == ["11", "21"]
     r11 = rows[0]
     assert r11["n_planes"] == "5" and r11["offsets_mm"] == "-2;-1;0;1;2"
+    assert r11["volume"] == str(tmp_path.parent / "scan")         # recorded as ../scan beside the slices
     assert float(r11["pab_thickness_50_mm_mean"]) == pytest.approx(2.4)
     assert float(r11["pab_thickness_90_mm_min"]) == pytest.approx(2.0)
     assert float(r11["pab_thickness_25_mm_max"]) == pytest.approx(3.0)

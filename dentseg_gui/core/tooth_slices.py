@@ -90,7 +90,7 @@ def slice_teeth(volume: Volume, out_dir: str | Path, *, stem: str, teeth: Sequen
     spacing = float(spacing_mm) if spacing_mm else min(volume.spacing)
     if not (math.isfinite(spacing) and spacing > 0):
         raise VolumeError(f"slice spacing must be a positive number of mm, got {spacing_mm!r}")
-    offsets = sorted({round(float(o), 6) for o in offsets} or {0.0}, key=lambda o: (abs(o), o))
+    offsets = sorted({round(float(o), 6) + 0.0 for o in offsets} or {0.0})
     detector = detector or default_detector()
     axes = list(detector(volume, at=tuple(at) if at is not None else None, teeth=tuple(teeth),
                          progress=_stage(progress, 0, 60), should_stop=should_stop))
@@ -149,10 +149,16 @@ def slice_cli(volume_path: str | Path, out: str | Path, teeth: Sequence[int] = (
         print(f"note: {note}", file=stdout)
     stem = volume_stem(volume_path)
 
+    noted: set[int] = set()
+
     def line(s: WrittenSlice, axis: ToothAxis) -> None:
         rows, cols = s.plane.shape
-        print(f"wrote {s.dicom} (tooth {s.tooth}, offset {s.offset_mm:+g} mm, {cols}×{rows} px at "
+        off = f"{s.offset_mm:+g}" if s.offset_mm else "0"
+        print(f"wrote {s.dicom} (tooth {s.tooth}, offset {off} mm, {cols}×{rows} px at "
               f"{s.plane.spacing[0]:.3g} mm, detection confidence {axis.confidence:.2f})", file=stdout)
+        if axis.notes and s.tooth not in noted:
+            noted.add(s.tooth)
+            print(f"note: tooth {s.tooth}: {'; '.join(map(str, axis.notes))}", file=stdout)
 
     run = slice_teeth(volume, out, stem=stem, teeth=teeth, at=at, offsets=offsets, slab_mm=slab_mm,
                       spacing_mm=spacing_mm, detector=detector, on_written=line)

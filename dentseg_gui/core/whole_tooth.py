@@ -24,6 +24,7 @@ Qt-free: the CSV / JSON report (``core.report``) and the PDF use it.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -118,6 +119,16 @@ def slice_origin(ann: Annotation) -> tuple[tuple[str, int], dict[str, Any]] | No
     return (key, number), prov
 
 
+def _volume_path(recorded: Any, annotation_path: str | Path) -> str:
+    """The source volume's path, made absolute from the annotation file's folder when recorded relative."""
+    if not recorded:
+        return ""
+    p = Path(str(recorded))
+    if not p.is_absolute():
+        p = Path(annotation_path).parent / p
+    return os.path.normpath(str(p.absolute()))
+
+
 def _normal(plane: dict[str, Any]) -> np.ndarray | None:
     try:
         n = np.cross(np.asarray(plane["row_dir"], float), np.asarray(plane["col_dir"], float))
@@ -148,8 +159,8 @@ def summarise_teeth(items: Sequence[tuple[Annotation, str | Path]],
             continue
         key, prov = origin
         vol = prov["volume"]
-        summary = groups.setdefault(key, ToothSummary(str(vol.get("path") or ""), str(vol.get("series_uid") or ""),
-                                                      key[1]))
+        summary = groups.setdefault(key, ToothSummary(_volume_path(vol.get("path"), path),
+                                                      str(vol.get("series_uid") or ""), key[1]))
         offset = _offset(prov)
         if offset is None:
             summary.notes.append(f"{Path(str(path)).name}: no offset_mm in its provenance; left out")
