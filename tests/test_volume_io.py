@@ -198,6 +198,25 @@ def test_broken_series_are_refused_with_one_clear_line(series, tmp_path, case, e
         assert ".dcm'" in msg                       # names the files around the problem
 
 
+def test_rounded_positions_and_a_tilt_under_half_a_pixel_still_load(tmp_path):
+    fine = oblique_volume(shape=(30, 16, 18), spacing=(0.3, 0.3, 0.08), seed=6)
+    files = write_dicom_series(fine, tmp_path / "fine")
+    row = np.asarray(pydicom.dcmread(files[0]).ImageOrientationPatient, float)[:3]
+    for n, p in enumerate(files):             # positions rounded to 0.01 mm, as some exports write them
+        ds = pydicom.dcmread(p)
+        ds.ImagePositionPatient = [f"{float(v):.2f}" for v in ds.ImagePositionPatient]
+        ds.save_as(p)
+    v = load_volume(tmp_path / "fine")
+    assert v.spacing[2] == pytest.approx(0.08, abs=1e-3) and np.array_equal(v.voxels, fine.voxels)
+    for n, p in enumerate(files):             # + a sideways drift of 0.1 mm over the stack: a note, no error
+        ds = pydicom.dcmread(p)
+        ds.ImagePositionPatient = [float(v) + 0.1 * n / 29 * row[i] for i, v in enumerate(ds.ImagePositionPatient)]
+        ds.save_as(p)
+    v = load_volume(tmp_path / "fine")
+    assert np.array_equal(v.voxels, fine.voxels)
+    assert any("drift 0.10" in n and "under half a pixel" in n for n in v.meta["notes"])
+
+
 def test_truncated_or_damaged_file_inside_the_series_is_named(series, tmp_path):
     d = _copy_series(series, tmp_path / "trunc")
     victim = d / series[1][7].name
@@ -304,3 +323,28 @@ def test_peak_memory_stays_within_one_and_a_half_volumes(tmp_path, fmt):
         tracemalloc.stop()
     assert np.array_equal(got.to_hu(got.voxels), v.to_hu(v.voxels))
     assert peak <= 1.5 * v.nbytes, f"{fmt}: peak {peak / 1e6:.2f} MB for a {v.nbytes / 1e6:.2f} MB volume"
+
+
+def test_jpeg2000_series_loads_with_a_decoder_or_says_which_to_install(tmp_path, real_data, monkeypatch):
+    from pydicom.pixels import get_decoder, pixel_array
+    src = real_data / "dicom" / "JPEG2000.dcm"
+    for k in range(3):
+        ds = pydicom.dcmread(src)
+        ds.ImagePositionPatient, ds.ImageOrientationPatient = [0, 0, k * 1.0], [1, 0, 0, 0, 1, 0]
+        ds.PixelSpacing = [0.5, 0.5]
+        ds.SOPInstanceUID = f"{ds.SOPInstanceUID}.{k}"
+        ds.save_as(tmp_path / f"{k}.dcm")
+    if get_decoder(pydicom.dcmread(src).file_meta.TransferSyntaxUID).is_available:
+        v = load_volume(tmp_path)
+        assert v.shape[0] == 3 and np.array_equal(v.voxels[1], pixel_array(src))
+    else:
+        with pytest.raises(VolumeError, match="JPEG 2000.*no decoder for it is installed.*pip install pylibjpeg"):
+            load_volume(tmp_path)
+    import pydicom.pixels
+
+    class NoDecoder:
+        is_available, missing_dependencies = False, ["pylibjpeg", "pylibjpeg-openjpeg"]
+
+    monkeypatch.setattr(pydicom.pixels, "get_decoder", lambda ts: NoDecoder())
+    with pytest.raises(VolumeError, match="JPEG 2000.*no decoder for it is installed .pylibjpeg; pylibjpeg-openjpeg"):
+        load_volume(tmp_path)

@@ -20,7 +20,7 @@ import numpy as np
 from ..volume import Volume, VolumeError
 from .common import Progress, allocate
 from .dicom_scan import _floats, _number, dicom_meta, header_of, read_header
-from .dicom_series import _window, check_grayscale, stored_dtype
+from .dicom_series import _window, check_decoder, check_grayscale, stored_dtype
 from .stacking import stack_slices
 
 
@@ -45,6 +45,7 @@ def load_multiframe(path: Path, progress: Progress, ds: Any = None) -> Volume:
     if h is None:
         raise VolumeError(f"'{path}' holds no image: give a DICOM series folder or an image volume file")
     check_grayscale(h, where)
+    check_decoder(h, where)
     n = h.frames
     per_frame = ds.get("PerFrameFunctionalGroupsSequence")
     shared_seq = ds.get("SharedFunctionalGroupsSequence")
@@ -76,6 +77,7 @@ def load_multiframe(path: Path, progress: Progress, ds: Any = None) -> Volume:
         raise VolumeError(f"{where}: its frames have different pixel spacings, so they are not one volume")
     o = np.asarray(orient[0], float)
     stack = stack_slices(positions, o[:3], o[3:], spacing[0], [f"frame {i + 1}" for i in range(n)], where)
+    notes.extend(stack.notes)
 
     rescale = [(_number(_frame_value(per_frame, shared, i, "PixelValueTransformationSequence", "RescaleSlope"),
                         _number(ds.get("RescaleSlope"), 1.0)) or 1.0,

@@ -51,6 +51,7 @@ class SliceHeader:
     intercept: float
     description: str = ""
     compressed: bool = False
+    transfer_syntax: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -119,7 +120,7 @@ def header_of(path: Path, ds: Any) -> SliceHeader | None:
         slope=_number(ds.get("RescaleSlope"), 1.0) or 1.0,
         intercept=_number(ds.get("RescaleIntercept"), 0.0),
         description=str(ds.get("SeriesDescription", "") or ""),
-        compressed=bool(ts is not None and ts.is_compressed))
+        compressed=bool(ts is not None and ts.is_compressed), transfer_syntax=str(ts or ""))
 
 
 def _has_dicm(path: Path) -> bool:

@@ -30,6 +30,26 @@ def stored_dtype(h: SliceHeader) -> np.dtype:
     return np.dtype(f"{'i' if h.pixel_representation == 1 else 'u'}{h.bits_allocated // 8}")
 
 
+def check_decoder(h: SliceHeader, where: str) -> None:
+    """A compressed series whose compression no installed plugin decodes: say which, before reading."""
+    if not h.compressed or not h.transfer_syntax:
+        return
+    from pydicom.pixels import get_decoder
+    from pydicom.uid import UID
+
+    ts = UID(h.transfer_syntax)
+    try:
+        decoder = get_decoder(ts)
+        ok, missing = decoder.is_available, list(decoder.missing_dependencies)
+    except NotImplementedError:
+        ok, missing = False, []
+    if not ok:
+        need = "; ".join(missing) if missing else "no decoder for it exists in pydicom"
+        raise VolumeError(f"{where} uses {ts.name} compression and no decoder for it is installed ({need}). "
+                          "Install one (for JPEG 2000: pip install pylibjpeg pylibjpeg-openjpeg), or export the "
+                          "series uncompressed")
+
+
 def check_grayscale(h: SliceHeader, where: str) -> None:
     if h.samples != 1 or not h.photometric.startswith("MONOCHROME"):
         raise VolumeError(f"{where} holds colour images ({h.photometric}), not a CT or CBCT volume: "
@@ -72,6 +92,7 @@ def _load_group(folder: Path, group: SeriesGroup, progress: Progress, notes: lis
     headers = group.headers
     h0 = headers[0]
     check_grayscale(h0, where)
+    check_decoder(h0, where)
     if len(headers) == 1:
         raise VolumeError(f"'{h0.path}' is a single 2-D image, not a volume (the folder '{folder}' holds no "
                           "other slice of its series). Open it as an image, or give the folder holding the "
@@ -93,6 +114,7 @@ def _load_group(folder: Path, group: SeriesGroup, progress: Progress, notes: lis
     stack = stack_slices([h.position for h in headers], o[:3], o[3:], h0.pixel_spacing,
                          [h.name for h in headers], where)
     ordered = [headers[i] for i in stack.order]
+    notes.extend(stack.notes)
 
     rescales = {(h.slope, h.intercept) for h in ordered}
     same_rescale = len(rescales) == 1
@@ -150,9 +172,6 @@ def read_pixels(path: Path, where: str) -> np.ndarray:
         raise VolumeError(f"{where}: not enough memory to decode '{path.name}'; close other programs") from None
     except Exception as exc:  # noqa: BLE001 - damaged data, missing decoder: one clear line
         text = " ".join(str(exc).split())[:160]
-        if "decoder" in text.lower() or "plugin" in text.lower():
-            raise VolumeError(f"{where}: '{path.name}' uses a compression no installed decoder reads "
-                              f"({text}). Install the decoder it names, or export the series uncompressed") from None
         raise VolumeError(f"{where}: the pixel data of '{path.name}' is truncated or damaged ({text}). Copy "
                           "the series again from the scanner or PACS") from None
 
