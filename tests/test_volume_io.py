@@ -340,11 +340,11 @@ def test_jpeg2000_series_loads_with_a_decoder_or_says_which_to_install(tmp_path,
     else:
         with pytest.raises(VolumeError, match="JPEG 2000.*no decoder for it is installed.*pip install pylibjpeg"):
             load_volume(tmp_path)
-    import pydicom.pixels
+    from pydicom import pixels as pydicom_pixels
 
     class NoDecoder:
         is_available, missing_dependencies = False, ["pylibjpeg", "pylibjpeg-openjpeg"]
 
-    monkeypatch.setattr(pydicom.pixels, "get_decoder", lambda ts: NoDecoder())
+    monkeypatch.setattr(pydicom_pixels, "get_decoder", lambda ts: NoDecoder())
     with pytest.raises(VolumeError, match="JPEG 2000.*no decoder for it is installed .pylibjpeg; pylibjpeg-openjpeg"):
         load_volume(tmp_path)
