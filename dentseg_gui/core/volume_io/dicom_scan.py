@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -52,7 +52,6 @@ class SliceHeader:
     description: str = ""
     compressed: bool = False
     transfer_syntax: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -178,7 +177,6 @@ def scan_folder(folder: Path, progress: Progress) -> FolderScan:
                                   "is truncated or damaged. Copy the series again from the scanner or PACS")
             skipped.append(path)  # a DICOMDIR, a report, a presentation state: no pixels
             continue
-        h.extra = {k: ds.get(k) for k in ("SeriesNumber",)}
         _check_size(h, offset)
         headers.append(h)
     return FolderScan(headers, skipped)
