@@ -130,7 +130,7 @@ def test_measure_without_volume_slices_writes_no_teeth_table(tmp_path):
     assert "teeth" not in json.loads((tmp_path / "m.json").read_text(encoding="utf-8"))
 
 
-def test_pdf_has_a_page_per_tooth_with_the_thickness_plot(tmp_path):
+def test_pdf_has_a_page_per_tooth_with_the_thickness_plot(tmp_path, qapp):
     from dentseg_gui.core.annotation import load_annotation
     from dentseg_gui.gui.report_pdf import count_pdf_pages, render_report_pages
     from dentseg_gui.gui.report_tooth import LEVEL_COLOURS, thickness_plot
@@ -151,3 +151,16 @@ def test_pdf_has_a_page_per_tooth_with_the_thickness_plot(tmp_path):
     ys = [(y, x) for x in range(int(0.78 * 480)) for y in range(plot.height()) if plot.pixelColor(x, y) == pink]
     top_y, top_x = min(ys)
     assert abs(top_x - (0.09 + 0.78) / 2 * 480) < 20
+
+
+def test_the_apps_export_adds_the_whole_tooth_table_and_page(tmp_path, qapp):
+    from dentseg_gui.core.annotation import load_annotation
+    from dentseg_gui.gui.export import ExportItem, write_csv_report, write_pdf_items
+    from dentseg_gui.gui.report_pdf import count_pdf_pages
+    files = _write_tooth(tmp_path, 21)
+    items = [ExportItem(tmp_path / f"img{n}.dcm", load_annotation(f), f) for n, f in enumerate(files)]
+    write_csv_report(items, tmp_path / "export.csv")
+    rows = list(csv.DictReader(open(tmp_path / "export_teeth.csv", newline="", encoding="utf-8")))
+    assert len(rows) == 1 and rows[0]["tooth"] == "21" and float(rows[0]["pab_volume_mm3"]) == pytest.approx(110.0)
+    write_pdf_items(items, tmp_path / "export.pdf")
+    assert count_pdf_pages(tmp_path / "export.pdf") == 6
