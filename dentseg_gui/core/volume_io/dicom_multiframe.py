@@ -19,8 +19,8 @@ import numpy as np
 
 from ..volume import Volume, VolumeError
 from .common import Progress, allocate
-from .dicom_scan import _floats, _number, dicom_meta, header_of, read_header
-from .dicom_series import _window, check_decoder, check_grayscale, stored_dtype
+from .dicom_scan import (_floats, _number, check_decoder, check_grayscale, dicom_meta, header_of, read_header,
+                         stored_dtype, window_meta)
 from .stacking import stack_slices
 
 
@@ -99,7 +99,7 @@ def load_multiframe(path: Path, progress: Progress, ds: Any = None) -> Volume:
     meta.update({"format": "DICOM multi-frame", "files": [str(path)], "notes": notes,
                  "stored_dtype": str(stored_dtype(h)), "SOPInstanceUIDs": [h.sop_uid],
                  "frame_order": [int(f) for f in stack.order]})
-    _window(ds, meta)
+    window_meta(ds, meta)
     ps_row, ps_col = spacing[0]
     return Volume(vox, stack.origin, stack.directions, (ps_col, ps_row, stack.step), float(slope),
                   float(intercept), source=str(path), meta=meta)

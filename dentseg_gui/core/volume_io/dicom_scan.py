@@ -1,4 +1,8 @@
-"""Find the DICOM images of a folder, read their headers, group them into series, pick one.
+"""Find the DICOM images of a folder, read their headers, group them into series; header checks.
+
+The checks every DICOM reader shares (stored pixel type, grey values, an
+installed decoder for a compressed series) and the window read from a header
+live here too, so the series and multi-frame readers do not import each other.
 
 Only headers are read here (``stop_before_pixels``), so scanning a folder of
 400 slices costs well under a second and no pixel memory. Files that are not
@@ -15,6 +19,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
+
+import numpy as np
 
 from ..volume import VolumeError
 from .common import Progress
@@ -251,3 +257,49 @@ def dicom_meta(ds: Any) -> dict[str, Any]:
         if v is not None and v != "":
             meta[key] = str(v)
     return meta
+
+
+def stored_dtype(h: SliceHeader) -> np.dtype:
+    """numpy type of the stored pixel values (BitsAllocated, PixelRepresentation)."""
+    if h.bits_allocated not in (8, 16, 32):
+        raise VolumeError(f"'{h.path}': {h.bits_allocated}-bit pixels are not supported as a volume "
+                          "(8, 16 or 32 bits are); export the series as 16-bit DICOM")
+    return np.dtype(f"{'i' if h.pixel_representation == 1 else 'u'}{h.bits_allocated // 8}")
+
+
+def check_decoder(h: SliceHeader, where: str) -> None:
+    """A compressed series whose compression no installed plugin decodes: say which, before reading."""
+    if not h.compressed or not h.transfer_syntax:
+        return
+    from pydicom.pixels import get_decoder
+    from pydicom.uid import UID
+
+    ts = UID(h.transfer_syntax)
+    try:
+        decoder = get_decoder(ts)
+        ok, missing = decoder.is_available, list(decoder.missing_dependencies)
+    except NotImplementedError:
+        ok, missing = False, []
+    if not ok:
+        need = "; ".join(missing) if missing else "no decoder for it exists in pydicom"
+        raise VolumeError(f"{where} uses {ts.name} compression and no decoder for it is installed ({need}). "
+                          "Install one (for JPEG 2000: pip install pylibjpeg pylibjpeg-openjpeg), or export the "
+                          "series uncompressed")
+
+
+def check_grayscale(h: SliceHeader, where: str) -> None:
+    if h.samples != 1 or not h.photometric.startswith("MONOCHROME"):
+        raise VolumeError(f"{where} holds colour images ({h.photometric}), not a CT or CBCT volume: "
+                          "export the scan's original grey-value series")
+
+
+def window_meta(ds: Any, meta: dict[str, Any]) -> None:
+    """WindowCenter / WindowWidth (first values) into ``meta``."""
+    for key, name in (("WindowCenter", "window_center"), ("WindowWidth", "window_width")):
+        v = ds.get(key)
+        if v is None or v == "":
+            continue
+        try:
+            meta[name] = float(v[0] if hasattr(v, "__len__") and not isinstance(v, str) else v)
+        except (TypeError, ValueError, IndexError):
+            pass

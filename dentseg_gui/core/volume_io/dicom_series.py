@@ -18,42 +18,9 @@ import numpy as np
 
 from ..volume import Volume, VolumeError
 from .common import Progress, allocate
-from .dicom_scan import SeriesGroup, SliceHeader, dicom_meta, group_series, read_header, scan_folder
+from .dicom_scan import (SeriesGroup, check_decoder, check_grayscale, dicom_meta, group_series, read_header,
+                         scan_folder, stored_dtype, window_meta)
 from .stacking import stack_slices
-
-
-def stored_dtype(h: SliceHeader) -> np.dtype:
-    """numpy type of the stored pixel values (BitsAllocated, PixelRepresentation)."""
-    if h.bits_allocated not in (8, 16, 32):
-        raise VolumeError(f"'{h.path}': {h.bits_allocated}-bit pixels are not supported as a volume "
-                          "(8, 16 or 32 bits are); export the series as 16-bit DICOM")
-    return np.dtype(f"{'i' if h.pixel_representation == 1 else 'u'}{h.bits_allocated // 8}")
-
-
-def check_decoder(h: SliceHeader, where: str) -> None:
-    """A compressed series whose compression no installed plugin decodes: say which, before reading."""
-    if not h.compressed or not h.transfer_syntax:
-        return
-    from pydicom.pixels import get_decoder
-    from pydicom.uid import UID
-
-    ts = UID(h.transfer_syntax)
-    try:
-        decoder = get_decoder(ts)
-        ok, missing = decoder.is_available, list(decoder.missing_dependencies)
-    except NotImplementedError:
-        ok, missing = False, []
-    if not ok:
-        need = "; ".join(missing) if missing else "no decoder for it exists in pydicom"
-        raise VolumeError(f"{where} uses {ts.name} compression and no decoder for it is installed ({need}). "
-                          "Install one (for JPEG 2000: pip install pylibjpeg pylibjpeg-openjpeg), or export the "
-                          "series uncompressed")
-
-
-def check_grayscale(h: SliceHeader, where: str) -> None:
-    if h.samples != 1 or not h.photometric.startswith("MONOCHROME"):
-        raise VolumeError(f"{where} holds colour images ({h.photometric}), not a CT or CBCT volume: "
-                          "export the scan's original grey-value series")
 
 
 def load_dicom_folder(folder: Path, progress: Progress, series_uid: str | None = None) -> Volume:
@@ -144,20 +111,9 @@ def _load_group(folder: Path, group: SeriesGroup, progress: Progress, notes: lis
     meta: dict[str, Any] = dicom_meta(first_ds)
     meta.update({"format": "DICOM series", "files": [str(h.path) for h in ordered], "notes": notes,
                  "stored_dtype": str(stored_dtype(h0)), "SOPInstanceUIDs": [h.sop_uid for h in ordered]})
-    _window(first_ds, meta)
+    window_meta(first_ds, meta)
     return Volume(vox, stack.origin, stack.directions, (ps_col, ps_row, stack.step), float(slope),
                   float(intercept), source=str(folder), meta=meta)
-
-
-def _window(ds: Any, meta: dict[str, Any]) -> None:
-    for key, name in (("WindowCenter", "window_center"), ("WindowWidth", "window_width")):
-        v = ds.get(key)
-        if v is None or v == "":
-            continue
-        try:
-            meta[name] = float(v[0] if hasattr(v, "__len__") and not isinstance(v, str) else v)
-        except (TypeError, ValueError, IndexError):
-            pass
 
 
 def read_pixels(path: Path, where: str) -> np.ndarray:
