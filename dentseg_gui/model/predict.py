@@ -268,6 +268,7 @@ def predict_files(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike
             res = predictor.predict_image(image, spacing=spacing, should_stop=should_stop)
             ann = res.annotation
             ann.image_path = path.name
+            _carry_slice_provenance(path, ann, out_dir)
             save_annotation(ann, out_path)
         except ModelError:
             raise
@@ -288,6 +289,13 @@ def predict_files(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike
     if progress is not None:
         progress(total, total, "")
     return results
+
+
+def _carry_slice_provenance(image_path: Path, ann: Annotation, out_dir: Path) -> None:
+    """A slice made by ``dentseg slice`` keeps its plane, tooth and offset (the whole-tooth report groups by them)."""
+    from ..core.annotation import annotation_path_for
+    from ..core.slice_dicom import carry_slice_provenance
+    carry_slice_provenance(annotation_path_for(image_path), ann, out_dir)
 
 
 def predict_cli(images: Sequence[str | os.PathLike], out: str | os.PathLike,
