@@ -16,7 +16,7 @@ is a ``VolumeError`` whose message names the file, says what is wrong and what
 to do; a 2-D image is refused as "a 2-D image, not a volume".
 
 Writers for tests, benchmarks and phantom volumes: ``write_dicom_series``,
-``write_nifti``, ``write_nrrd``. The choice of libraries: docs/adr/0007.
+``write_nifti``, ``write_nrrd``. The choice of libraries: docs/adr/0008.
 """
 
 from __future__ import annotations
