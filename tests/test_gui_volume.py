@@ -37,12 +37,12 @@ def rod_volume() -> tuple[Volume, ToothAxis]:
     return vol, axis
 
 
-def png_slice_writer(volume, axis, out_dir, *, offset_mm, slab_mm, spacing_mm):
+def png_slice_writer(volume, axis, out_dir, *, offset_mm, slab_mm, spacing_mm, stem):
     """Stand-in writer: the resliced plane as a PNG with its spacing and plane in the annotation."""
     from dentseg_gui.core.volume import plane_for_tooth
     plane = plane_for_tooth(axis, spacing_mm, (24.0, 24.0), offset_mm)
     img = reslice(volume, plane, slab_mm=slab_mm)
-    path = Path(out_dir) / f"vol_{axis.tooth}.png"
+    path = Path(out_dir) / f"{stem}_{axis.tooth}.png"
     cv2.imwrite(str(path), np.clip((img + 1000) / 12, 0, 255).astype(np.uint8))
     ann = Annotation(path.name, plane.shape[1], plane.shape[0], plane.spacing,
                      provenance={"plane": plane.to_json(), "tooth": axis.to_json()})
@@ -119,8 +119,33 @@ def test_measure_this_slice_adds_a_case_with_spacing_and_plane(qtbot, window, tm
     with qtbot.waitSignal(window.caseLoaded, timeout=20_000):
         window.volume_view.measure_button.click()
     doc = window.document
-    assert doc.image_path.name == "vol_21.png"
+    assert doc.image_path.name == "series_21.png"
     assert doc.annotation.pixel_spacing_mm == pytest.approx((0.5, 0.5))
     assert doc.annotation.provenance["plane"]["spacing_mm"] == [0.5, 0.5]
     assert window.tabs.currentWidget() is window.canvas
-    assert [e.name for e in window.cases.entries] == ["vol_21.png"]
+    assert [e.name for e in window.cases.entries] == ["series_21.png"]
+
+
+def test_a_dicom_series_opens_and_its_slice_becomes_a_dicom_case(qtbot, window, tmp_path):
+    """Real loader and slice writer: a series on disk in, a DICOM slice case with its plane out."""
+    from dentseg_gui.core.volume_io import write_dicom_series
+    from dentseg_gui.gui.volume_controller import default_loader, default_slice_writer
+    vol, axis = rod_volume()
+    series = tmp_path / "CBCT_0001"
+    write_dicom_series(vol, series, series_description="rod")
+    window.volume.loader = default_loader
+    window.volume.slice_writer = default_slice_writer
+    with qtbot.waitSignal(window.volume.volumeOpened, timeout=30_000):
+        window.open_volume(series)
+    assert window.volume.volume.shape == vol.shape
+    with qtbot.waitSignal(window.caseLoaded, timeout=30_000):
+        window.volume_view.measure_button.click()
+    doc = window.document
+    assert doc.image_path == tmp_path / "CBCT_0001_dentseg" / "CBCT_0001_21.dcm"
+    assert doc.image.kind == "dicom" and doc.annotation.pixel_spacing_mm == pytest.approx((0.5, 0.5))
+    plane = doc.annotation.provenance["plane"]
+    assert plane["spacing_mm"] == [0.5, 0.5] and doc.annotation.provenance["tooth"]["tooth"] == 21
+    # the slice shows the rod along its middle column: its length plus the rounded incisal end
+    # (the apex end is cut by the top of the volume)
+    mid = doc.image.pixels[:, doc.image.width // 2]
+    assert (mid > 500).sum() * 0.5 == pytest.approx(np.linalg.norm(axis.apex - axis.incisal) + 3.0, abs=1.5)

@@ -26,7 +26,7 @@ from ..core.errors import DentsegError
 from ..core.volume import Plane, ToothAxis, Volume, plane_for_tooth
 from . import messages
 from .work_tracker import WorkTracker
-from .workers import TaskWorker
+from .workers import Cancelled, TaskWorker
 
 log = logging.getLogger("dentseg.gui.volume")
 
@@ -55,10 +55,16 @@ def default_detector(volume, at=None, teeth=CENTRAL_INCISORS, progress=None, sho
 
 
 def default_slice_writer(volume: Volume, axis: ToothAxis, out_dir: Path, *, offset_mm: float,
-                         slab_mm: float, spacing_mm: float) -> Path:
-    from ..core.volume_slicing import write_tooth_slice
-    return write_tooth_slice(volume, axis, out_dir, offset_mm=offset_mm, slab_mm=slab_mm,
-                             spacing_mm=spacing_mm)
+                         slab_mm: float, spacing_mm: float, stem: str) -> Path:
+    """The tooth's slice as a DICOM CT image + its .dentseg.json (``core.slice_dicom``); the .dcm path."""
+    from ..core.reslice import reslice
+    from ..core.slice_dicom import write_slice
+    from ..core.tooth_slices import slice_name
+    plane = plane_for_tooth(axis, spacing_mm, SLICE_SIZE_MM, offset_mm)
+    dcm, _json = write_slice(volume, plane, reslice(volume, plane, slab_mm=slab_mm),
+                             Path(out_dir) / slice_name(stem, int(axis.tooth), offset_mm),
+                             tooth=axis, offset_mm=offset_mm, slab_mm=slab_mm)
+    return dcm
 
 
 class _AxisCommand(QUndoCommand):
@@ -137,9 +143,13 @@ class VolumeController(QObject):
         loader, detector = self.loader, self.detector
 
         def work(ctx) -> OpenedVolume:
+            from ..core.volume_io import VolumeCancelled
             ctx.progress(0, 0, f"reading {path.name}…")
-            vol = loader(path, progress=lambda d, t, s="": ctx.progress(d, t, s or f"reading {path.name}"),
-                         should_stop=ctx.should_stop)
+            try:
+                vol = loader(path, progress=lambda d, t, s="": ctx.progress(d, t, s or f"reading {path.name}"),
+                             should_stop=ctx.should_stop)
+            except VolumeCancelled:
+                raise Cancelled() from None
             ctx.check()
             ctx.progress(0, 0, "finding the upper central incisors…")
             try:
@@ -251,8 +261,9 @@ class VolumeController(QObject):
         user data folder."""
         from ..resources import user_data_dir
         assert self.path is not None
-        stem = self.path.name.split(".")[0] if self.path.is_file() else self.path.name
-        beside = (self.path.parent if self.path.is_file() else self.path.parent) / f"{stem}_dentseg"
+        from ..core.volume_io import volume_stem
+        stem = volume_stem(self.path)
+        beside = self.path.parent / f"{stem}_dentseg"
         for cand in (beside, user_data_dir() / "slices" / stem):
             try:
                 cand.mkdir(parents=True, exist_ok=True)
@@ -279,8 +290,10 @@ class VolumeController(QObject):
         if self.tracker.running("task"):
             messages.show_info(self.host, "Busy", "Another export is still running.")
             return False
+        from ..core.volume_io import volume_stem
         vol, axes = self.volume, [self.edited[t] for t in teeth]
         out_dir, slab, spacing, writer = self.output_dir(), self.slab_mm, self.spacing_mm(), self.slice_writer
+        stem = volume_stem(self.path)
 
         def work(ctx) -> list[Path]:
             written = []
@@ -289,7 +302,8 @@ class VolumeController(QObject):
                 for j, off in enumerate(offsets_mm):
                     ctx.check()
                     ctx.progress(i * len(offsets_mm) + j, n, f"writing the slice of tooth {axis.tooth}")
-                    written.append(writer(vol, axis, out_dir, offset_mm=off, slab_mm=slab, spacing_mm=spacing))
+                    written.append(writer(vol, axis, out_dir, offset_mm=off, slab_mm=slab, spacing_mm=spacing,
+                                          stem=stem))
             return written
 
         w = self.tracker.track(TaskWorker(work, name="write slices", error_path=out_dir, parent=self), "task")
