@@ -44,9 +44,9 @@ def _version() -> str:
     return __version__
 
 
-def read_dicom_source(image_path: Path) -> tuple[Any, int | None]:
-    """(pydicom dataset, frame index DentSeg shows) of a case's DICOM image; a clear
-    ``InteropError`` when the image is not DICOM."""
+def read_dicom_source(image_path: Path) -> tuple[Any, int | None, tuple[float, float] | None]:
+    """(pydicom dataset, frame index DentSeg shows, its pixel spacing) of a case's DICOM
+    image; a clear ``InteropError`` when the image is not DICOM."""
     import pydicom
     from ..image_io import load_image
 
@@ -58,7 +58,7 @@ def read_dicom_source(image_path: Path) -> tuple[Any, int | None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds = pydicom.dcmread(image_path)
-    return ds, img.meta.get("frame_index")
+    return ds, img.meta.get("frame_index"), img.spacing_mm
 
 
 def _region_source(ann: Annotation, name: str) -> str:
@@ -151,8 +151,13 @@ def _segment_reference(ds: Any, seg: Any, segment_number: int, frame_index: int 
     a single-frame CT the SEG's frame number)."""
     import highdicom as hd
 
+    def segment_of(item: Any) -> int | None:
+        ident = item.get("SegmentIdentificationSequence")
+        return int(ident[0].ReferencedSegmentNumber) if ident else None
+
+    shared = segment_of(seg.SharedFunctionalGroupsSequence[0])   # one segment: said once for all frames
     frame = next(i + 1 for i, item in enumerate(seg.PerFrameFunctionalGroupsSequence)
-                 if int(item.SegmentIdentificationSequence[0].ReferencedSegmentNumber) == segment_number)
+                 if (segment_of(item) or shared) == segment_number)
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     source_frames = [(frame_index if frame_index is not None else frames // 2) + 1] if frames > 1 else None
     return hd.sr.ReferencedSegmentationFrame(
@@ -230,10 +235,14 @@ def _save(ds: Any, path: Path) -> None:
 
 def export_dicom_case(case: CaseRef, out_dir: Path) -> list[Path]:
     """Write ``<stem>_seg.dcm`` (if a region is drawn) and ``<stem>_sr.dcm`` for one case."""
-    ds, frame = read_dicom_source(case.image_path)
+    ds, frame, spacing = read_dicom_source(case.image_path)
+    ann = case.annotation
+    if spacing is not None and ann.pixel_spacing_mm != spacing:
+        ann = ann.copy()          # the DICOM's own PixelSpacing wins (DESIGN.md)
+        ann.pixel_spacing_mm = spacing
     try:
-        seg, names = build_segmentation(ds, case.annotation, frame)
-        sr = build_report(ds, case.annotation, seg, names, frame)
+        seg, names = build_segmentation(ds, ann, frame)
+        sr = build_report(ds, ann, seg, names, frame)
     except DentsegError:
         raise
     except (ValueError, TypeError, AttributeError, KeyError) as exc:
