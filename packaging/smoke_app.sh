@@ -6,6 +6,7 @@
 #   bash packaging/smoke_app.sh DIST_DIR/dentseg [WORK_DIR]
 set -euo pipefail
 APP=$(cd "${1:?give the app folder, e.g. dist/dentseg}" && pwd)
+CT=$(cd "$(dirname "$0")/.." && pwd)/../shared/data/real/dicom/CT_small.dcm
 WORK=${2:-$(mktemp -d /tmp/dentseg-smoke.XXXXXX)}
 mkdir -p "$WORK" && cd "$WORK"
 export DENTSEG_USER_DATA="$WORK/userdata" QT_QPA_PLATFORM=offscreen
@@ -26,4 +27,10 @@ cp "$DEMO" "$WORK/pred/"
 echo "== dentseg export labelme + coco"
 t "$APP/dentseg" export labelme "$WORK/pred" --out "$WORK/labelme"
 t "$APP/dentseg" export coco "$WORK/pred" --out "$WORK/coco/annotations.json"
+if [ -f "$CT" ]; then
+    echo "== dentseg predict + export dicom (a real CT slice: highdicom inside the bundle)"
+    mkdir -p "$WORK/dicom" && cp "$CT" "$WORK/dicom/"
+    t "$APP/dentseg" predict "$WORK/dicom/CT_small.dcm" --out "$WORK/dicom"
+    t "$APP/dentseg" export dicom "$WORK/dicom/CT_small.dentseg.json" --out "$WORK/dicom/out"
+fi
 echo "OK: the app ran the GUI and the CLI from $WORK"

@@ -32,7 +32,7 @@ _keep: list = []
 
 def test_export_each_format_from_items_with_progress(qtbot, tmp_path, real_data):
     a = write_png_case(tmp_path / "cases", "a")
-    b = write_png_case(tmp_path / "cases", "b", holes=False)
+    write_png_case(tmp_path / "cases", "b", holes=False)
     items, skipped = collect_items([tmp_path / "cases" / "a.png", tmp_path / "cases" / "b.png"])
     assert skipped == []
     w, steps = _run(qtbot, export_task("coco", items, tmp_path / "ds" / "annotations.json"))

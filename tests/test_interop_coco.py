@@ -108,7 +108,7 @@ def test_import_foreign_names_rle_and_keypoints_with_a_map(tmp_path, capsys):
 
 
 def test_cli_export_coco_names_missing_images(tmp_path, capsys):
-    a = write_png_case(tmp_path / "cases", "a")
+    write_png_case(tmp_path / "cases", "a")
     write_png_case(tmp_path / "cases", "b")
     (tmp_path / "cases" / "b.png").unlink()
     rc = cli_main(["export", "coco", str(tmp_path / "cases"), "--out", str(tmp_path / "ann.json")])

@@ -24,7 +24,6 @@ hd = pytest.importorskip("highdicom")
 
 def write_phantom_dicom(folder: Path, name: str = "phantom_slice") -> Path:
     """A phantom slice as a CT image (pydicom), with its ground-truth annotation beside it."""
-    import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
     from dentseg_gui.core.phantom import generate_phantom
@@ -58,12 +57,28 @@ def write_phantom_dicom(folder: Path, name: str = "phantom_slice") -> Path:
     return save_annotation(ann, folder / f"{name}.dentseg.json")
 
 
+DCIODVFY = shutil.which("dciodvfy")
+NO_DCIODVFY = "dciodvfy (Debian package dicom3tools) is not installed: SEG/SR checked by highdicom only"
+
+
 def _dciodvfy_errors(path: Path) -> list[str]:
-    exe = shutil.which("dciodvfy")
-    if exe is None:
-        pytest.skip("dciodvfy (Debian package dicom3tools) is not installed")
-    r = subprocess.run([exe, str(path)], capture_output=True, text=True, timeout=60)
+    """dciodvfy's error lines; none when it is not installed (test_dciodvfy_is_there says so)."""
+    if DCIODVFY is None:
+        return []
+    r = subprocess.run([DCIODVFY, str(path)], capture_output=True, text=True, timeout=60)
     return [ln for ln in (r.stdout + r.stderr).splitlines() if ln.startswith("Error")]
+
+
+@pytest.mark.skipif(DCIODVFY is None, reason=NO_DCIODVFY)
+def test_dciodvfy_is_there_and_flags_a_broken_sr(tmp_path):
+    """The validator runs for real: an SR with a required attribute removed has errors."""
+    import pydicom
+    case_file = write_phantom_dicom(tmp_path)
+    export_dicom(collect_cases([case_file])[0], tmp_path / "out")
+    broken = pydicom.dcmread(tmp_path / "out" / "phantom_slice_sr.dcm")
+    del broken.CompletionFlag            # type 1 in the SR Document General module
+    broken.save_as(tmp_path / "broken.dcm")
+    assert _dciodvfy_errors(tmp_path / "broken.dcm")
 
 
 def _values_from_sr(sr) -> tuple[dict[str, float], set[str]]:

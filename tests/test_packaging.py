@@ -11,7 +11,6 @@ import importlib.util
 import tomllib
 from pathlib import Path
 
-import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 NEEDED = {"lunet.pt", "lunet.model-card.json", "demo/demo_case.png", "demo/demo_case.dentseg.json"}

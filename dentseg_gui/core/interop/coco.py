@@ -34,7 +34,7 @@ from ..geometry import mask_to_geometry
 from .common import (CaseRef, InteropError, InteropResult, ProgressFn, StopFn, check_stop,
                      from_corner, hole_free_pieces, image_size_and_spacing, import_provenance,
                      now_iso, place_image, polygon_from_corner_points, ring_to_corner,
-                     save_imported_case, target_for, to_corner, unite, Cancelled)
+                     save_imported_case, target_for, to_corner, unexpected, unite, Cancelled)
 
 KEYPOINT_CATEGORY = "incisor"
 MAX_JSON_BYTES = 1024 * 1024 * 1024
@@ -308,6 +308,9 @@ def import_coco(coco_json: str | os.PathLike, images_dir: str | os.PathLike,
             out = save_imported_case(ann, image, overwrite)
         except DentsegError as exc:
             res.problems.append(str(exc))
+            continue
+        except Exception as exc:  # noqa: BLE001 - one odd image must not end a batch
+            res.problems.append(unexpected(f"{src.name}: image {name!r}", exc))
             continue
         res.written.append(out)
         res.cases.append(out)

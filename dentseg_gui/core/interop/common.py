@@ -228,6 +228,11 @@ class InteropResult:
         return 1 if (self.problems or self.cancelled) else 0
 
 
+def unexpected(name: str, exc: BaseException) -> str:
+    """The line for an error nobody foresaw: which file, what, and that it is a bug to report."""
+    return f"{name}: unexpected error ({type(exc).__name__}: {str(exc)[:200]}); please report it"
+
+
 def check_stop(should_stop: StopFn | None) -> None:
     if should_stop is not None and should_stop():
         raise Cancelled("cancelled")
@@ -254,18 +259,17 @@ def place_image(src: Path | None, data: bytes | None, name: str, dest_dir: Path)
     dest = dest_dir / Path(name).name
     if src is not None and dest.exists() and dest.resolve() == src.resolve():
         return dest
-    new = data if data is not None else None
     if dest.exists():
         old = dest.read_bytes()
-        same = (old == new) if new is not None else (src is not None and old == src.read_bytes())
+        same = (old == data) if data is not None else (src is not None and old == src.read_bytes())
         if not same:
             raise InteropError(f"{dest}: a different file of that name is already there; "
                                "choose another --out folder")
         return dest
     dest_dir.mkdir(parents=True, exist_ok=True)
-    if new is not None:
+    if data is not None:
         from ..atomic import atomic_write_bytes
-        atomic_write_bytes(dest, new)
+        atomic_write_bytes(dest, data)
     else:
         shutil.copy2(src, dest)
     return dest

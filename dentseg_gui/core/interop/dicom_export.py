@@ -32,7 +32,8 @@ from ..errors import DentsegError
 from ..geometry import geometry_to_mask
 from ..measurements import measure
 from . import dicom_codes as dc
-from .common import CaseRef, InteropError, InteropResult, ProgressFn, StopFn, check_stop, Cancelled
+from .common import (CaseRef, InteropError, InteropResult, ProgressFn, StopFn, check_stop, Cancelled,
+                     unexpected)
 
 SEG_SERIES_NUMBER = 9901
 SR_SERIES_NUMBER = 9902
@@ -276,6 +277,9 @@ def export_dicom(cases: Sequence[CaseRef], out_dir: str | os.PathLike, progress:
             files = export_dicom_case(case, out)
         except DentsegError as exc:
             res.problems.append(str(exc))
+            continue
+        except Exception as exc:  # noqa: BLE001 - one odd file must not end a batch
+            res.problems.append(unexpected(case.name, exc))
             continue
         res.written.extend(files)
         if len(files) == 1:

@@ -32,7 +32,6 @@ from pathlib import Path, PureWindowsPath
 from typing import Any, Iterable, Sequence
 
 import numpy as np
-import shapely
 from shapely.geometry import MultiPolygon, Point, box
 
 from ..annotation import LANDMARKS, REGIONS, SUFFIX, Annotation
@@ -42,7 +41,7 @@ from ..geometry import as_multipolygon, mask_to_geometry
 from .common import (CaseRef, InteropError, InteropResult, ProgressFn, StopFn, check_stop,
                      from_corner, hole_free_pieces, image_size_and_spacing, import_provenance,
                      place_image, polygon_from_corner_points, ring_to_corner, save_imported_case,
-                     target_for, to_corner, unite, Cancelled)
+                     target_for, to_corner, unexpected, unite, Cancelled)
 
 #: the labelme release whose file layout we write (labelme 5: shapes carry description + mask)
 LABELME_VERSION = "5.5.0"
@@ -279,6 +278,9 @@ def import_labelme(paths: Sequence[str | os.PathLike], label_map: dict[str, str]
         except DentsegError as exc:
             res.problems.append(str(exc))
             continue
+        except Exception as exc:  # noqa: BLE001 - one odd file must not end a batch
+            res.problems.append(unexpected(str(f), exc))
+            continue
         res.written.append(out)
         res.cases.append(out)
     if unmapped_all:
@@ -381,8 +383,14 @@ def export_labelme(cases: Sequence[CaseRef], out_dir: str | os.PathLike, embed: 
             doc = labelme_document(case.annotation, rel, data)
             out.mkdir(parents=True, exist_ok=True)
             atomic_write_text(target, json.dumps(doc, ensure_ascii=False, indent=2))
-        except (DentsegError, OSError) as exc:
-            res.problems.append(str(exc) if isinstance(exc, DentsegError) else f"{target}: {exc}")
+        except DentsegError as exc:
+            res.problems.append(str(exc))
+            continue
+        except OSError as exc:
+            res.problems.append(f"{target}: cannot be written ({exc.strerror or exc})")
+            continue
+        except Exception as exc:  # noqa: BLE001
+            res.problems.append(unexpected(case.name, exc))
             continue
         seen[target] = case.name
         res.written.append(target)
