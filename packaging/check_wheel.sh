@@ -19,7 +19,7 @@ t() { local s=$SECONDS; "$@"; echo "   ($((SECONDS - s)) s)"; }
 
 echo "== build wheel + sdist ($REPO)"
 rm -rf "$WORK/dist"
-t python -m build --outdir "$WORK/dist" "$REPO" > "$WORK/build.log" 2>&1
+t bash -c "python -m build --outdir \"$WORK/dist\" \"$REPO\" > \"$WORK/build.log\" 2>&1"
 ls -l "$WORK"/dist
 echo "== sdist carries resources/"
 tar tzf "$WORK"/dist/dentseg-*.tar.gz | grep -E 'resources/(lunet\.pt|lunet\.model-card\.json|demo/demo_case\.png|demo/demo_case\.dentseg\.json)$'
