@@ -123,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
     ph.add_argument("--style", default="standard",
                     help="standard | faint (faint palatal cortex) | shifted (other spacing, "
                          "contrast and noise than training) | demo")
+
+    from .core.interop.commands import add_parsers as add_interop_parsers
+    add_interop_parsers(sub, _spacing)  # import labelme|coco, export labelme|coco|dicom
     return p
 
 
@@ -160,6 +163,9 @@ def _run(args: argparse.Namespace) -> int:
         from .core.tooth_slices import slice_cli
         return slice_cli(args.volume, args.out, teeth=args.tooth, at=args.at, offsets=args.offsets,
                          slab_mm=args.slab, spacing_mm=args.spacing)
+    if args.command in ("import", "export"):
+        from .core.interop.commands import run as run_interop
+        return run_interop(args)
     if args.command == "evaluate":
         from .model.evaluate import evaluate_cli
         return evaluate_cli(args.pred_dir, args.truth_dir, json_path=args.json)
