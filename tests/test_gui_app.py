@@ -653,3 +653,40 @@ def test_a_broken_annotation_can_be_set_aside_to_open_the_image(qtbot, window, d
     kept = list(case_dir.glob(imgs[1].stem + ".dentseg.broken-*.json"))
     assert len(kept) == 1 and kept[0].read_text(encoding="utf-8").endswith('"regions": [')
     assert not broken.exists() and window.cases.entries[1].status == STATUS_UNANNOTATED
+
+
+# --------------------------------------------------------------------------- exchange formats in the app
+
+
+def test_export_labelme_then_import_it_back_as_cases(qtbot, window, dialogs, case_dir, tmp_path):
+    import json
+    import shutil
+    assert window.open_folder(case_dir)
+    wait_idle(qtbot, window)
+    window.document.set_landmark("apex", (50.0, 60.0))             # unsaved: exported as it is now
+    out = tmp_path / "labelme"
+    out.mkdir()
+    assert window.exporter.export_format("labelme", out) == out
+    wait_idle(qtbot, window)
+    files = sorted(out.glob("*.json"))
+    assert len(files) == 4
+    first = json.loads(files[0].read_text(encoding="utf-8"))
+    apex = [s for s in first["shapes"] if s["label"] == "apex"][0]
+    assert apex["points"][0] == pytest.approx([50.5, 60.5])        # pixel corner convention of labelme
+    # a labelme "dataset": the JSON files with their images, no DentSeg files
+    ds = tmp_path / "dataset"
+    ds.mkdir()
+    for f in files:
+        data = json.loads(f.read_text(encoding="utf-8"))
+        img = (f.parent / data["imagePath"]).resolve()
+        shutil.copy(img, ds / img.name)
+        data["imagePath"] = img.name
+        (ds / f.name).write_text(json.dumps(data), encoding="utf-8")
+    n_before = len(window.cases.entries)
+    assert window.exporter.import_format("labelme", [ds], label_map={})
+    wait_idle(qtbot, window)
+    assert len(window.cases.entries) == n_before + 4
+    doc = window.document
+    assert doc.image_path.parent == ds and doc.annotation.landmarks["apex"] == pytest.approx((50.0, 60.0))
+    assert not doc.region("PAB").is_empty
+    assert any(k == "information" and "Export" in t for k, t, _ in dialogs.shown)

@@ -122,7 +122,7 @@ class CaseSession(QObject):
             return None, False
         return dlg.spacing, dlg.remember.isChecked()
 
-    def _settle_folder_spacing(self, folder: Path, images: list[Path]) -> None:
+    def settle_folder_spacing(self, folder: Path, images: list[Path]) -> None:
         """One question for all the cases of ``folder`` that carry no spacing (remembered per folder)."""
         if self.default_spacing is not None:
             return
@@ -196,7 +196,7 @@ class CaseSession(QObject):
             return False
         self.recent.add(folder)
         self.last_dir = str(folder)
-        self._settle_folder_spacing(folder, images)
+        self.settle_folder_spacing(folder, images)
         self.close_document()
         self.cases.set_paths(images)
         self._cases_changed()

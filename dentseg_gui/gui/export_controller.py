@@ -1,10 +1,13 @@
-"""File › Export in the app: CSV, PDF and PNG of the open case or of every listed case.
+"""File › Export and File › Import in the app.
 
 ``ExportController`` asks for a path (unless given one), collects the cases
 (``export.collect_items``: the open case as it is now, the others from their
-files), and writes. Anything slower than a blink (PDF, a folder of PNGs) runs in
-a ``TaskWorker`` with progress and Cancel, so the window stays responsive. The
-open case is exported from a snapshot taken when the export starts.
+files), and writes: CSV, PDF and PNG of the open case or of every listed case,
+and the exchange formats of ``interop_actions`` (labelme, COCO, DICOM SEG + SR).
+Import reads labelme or COCO files into DentSeg cases and opens them. Anything
+slower than a blink runs in a ``TaskWorker`` with progress and Cancel, so the
+window stays responsive. The open case is exported from a snapshot taken when the
+export starts.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ log = logging.getLogger("dentseg.gui.export")
 
 class ExportController(QObject):
     statusMessage = Signal(str, int)
+    imported = Signal(object)            # list of the image paths of imported cases
 
     def __init__(self, host, session: CaseSession, tracker: WorkTracker,
                  overlay_image: Callable[[], object], parent=None):
@@ -179,3 +183,90 @@ class ExportController(QObject):
 
         return self.run_task(work, "Writing overlay PNGs…",
                              lambda out: self._report(Path(out), len(items), skipped), folder)
+
+    # ------------------------------------------------------------------ exchange formats
+    def export_format(self, key: str, path: Path | str | None = None) -> Path | None:
+        """Every listed case (the open one with its unsaved edits) as labelme, COCO or DICOM SEG + SR."""
+        from .export import collect_items
+        from .interop_actions import EXPORT_FORMATS, dicom_export_possible, export_task, summary
+        fmt = next(f for f in EXPORT_FORMATS if f.key == key)
+        title = f"Export {fmt.menu_text.rstrip('…')}"
+        items, skipped = collect_items(self.session.cases.paths(), self.current_item(with_overlay=False))
+        if not items:
+            messages.show_info(self.host, title, "There is no annotated case to export.")
+            return None
+        if key == "dicom":
+            ok, why = dicom_export_possible(items)
+            if not ok:
+                messages.show_info(self.host, title, why + ".")
+                return None
+        if path is None:
+            if fmt.destination == "folder":
+                folder = QFileDialog.getExistingDirectory(self.host, f"{title}: folder", str(self.session.last_dir))
+                path = Path(folder) if folder else None
+            else:
+                path = self._ask_path(title, fmt.default_name, fmt.file_filter)
+            if path is None:
+                return None
+
+        def done(result) -> None:
+            head, text = summary(result, title)
+            (messages.show_warning if result.problems else messages.show_info)(self.host, head, text)
+            self._report(Path(path), len(items), skipped)
+
+        return self.run_task(export_task(key, items, path), f"{title}…", done, path, title=title)
+
+    def import_format(self, key: str, sources=None, label_map: dict[str, str] | None = None,
+                      images_dir: Path | None = None) -> bool:
+        """labelme files (or folders) or one COCO file -> DentSeg cases beside their images, then opened.
+
+        Labels that name no DentSeg target are put to the user (``ask_label_map``) unless a map is given."""
+        from .interop_actions import IMPORT_FORMATS, foreign_labels, import_task, summary
+        fmt = next(f for f in IMPORT_FORMATS if f.key == key)
+        title = f"Import {fmt.menu_text.rstrip('…')}"
+        if sources is None:
+            if fmt.destination == "files":
+                files, _ = QFileDialog.getOpenFileNames(self.host, title, str(self.session.last_dir), fmt.file_filter)
+                sources = [Path(f) for f in files]
+            else:
+                file, _ = QFileDialog.getOpenFileName(self.host, title, str(self.session.last_dir), fmt.file_filter)
+                sources = [Path(file)] if file else []
+        sources = [Path(s) for s in sources]
+        if not sources:
+            return False
+        try:
+            labels = foreign_labels(key, sources)
+        except (OSError, DentsegError, ValueError) as exc:
+            messages.show_exception(self.host, exc, sources[0], f"{title} failed")
+            return False
+        if label_map is None:
+            label_map = self.ask_label_map(title, labels)
+            if label_map is None:
+                return False
+
+        def done(result) -> None:
+            head, text = summary(result, title)
+            if result.problems:
+                messages.show_warning(self.host, head, text)
+            images = [_image_of(p) for p in result.cases]
+            images = [p for p in images if p is not None]
+            self.statusMessage.emit(f"{title}: {len(images)} case(s) imported.", 8000)
+            if images:
+                self.imported.emit(images)
+
+        return self.run_task(import_task(key, sources, images_dir=images_dir, label_map=label_map),
+                             f"{title}…", done, sources[0], title=title) is not None
+
+    def ask_label_map(self, title: str, labels: dict[str, str | None]) -> dict[str, str] | None:
+        """label -> target for the import (unmapped labels are skipped); None when cancelled."""
+        if not messages.is_interactive():
+            return {k: v for k, v in labels.items() if v}
+        from .label_map_dialog import LabelMapDialog
+        dlg = LabelMapDialog(title, labels, parent=self.host)
+        return dlg.mapping() if dlg.exec() == dlg.DialogCode.Accepted else None
+
+
+def _image_of(annotation_path) -> Path | None:
+    from .cases import image_for_annotation
+    p = Path(annotation_path)
+    return image_for_annotation(p) if p.name.endswith(".dentseg.json") else p

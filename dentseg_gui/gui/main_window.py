@@ -177,6 +177,7 @@ class MainWindow(QMainWindow):
         session.saved.connect(lambda *_: self.training_panel.set_cases(session.cases.paths()))
         session.caseLoaded.connect(self.caseLoaded)
         session.caseLoadFailed.connect(self.caseLoadFailed)
+        self.exporter.imported.connect(self._open_imported)
         pred.finished.connect(self.predictionFinished)
         pred.modelChanged.connect(self._update_model_label)
         pred.casesUpdated.connect(lambda: self.training_panel.set_cases(session.cases.paths()))
@@ -296,6 +297,12 @@ class MainWindow(QMainWindow):
     def _on_cases_changed(self) -> None:
         self.commands.update()
         self.training_panel.set_cases(self.session.cases.paths())
+
+    def _open_imported(self, images: list) -> None:
+        """Cases made by File › Import: one spacing question for their folder, then open them."""
+        images = [Path(p) for p in images]
+        self.session.settle_folder_spacing(images[0].parent, images)
+        self.session.open_paths(images)
 
     def _on_tab_changed(self, _index: int) -> None:
         """Edit › Undo follows the tab: plane edits in the volume view, region edits on a slice."""

@@ -61,6 +61,11 @@ class WindowActions:
         self.pdf_all = A("PDF report – all cases…", lambda: export.export_pdf(all_cases=True))
         self.png = A("PNG of the overlay – current case…", lambda: export.export_png(all_cases=False))
         self.png_all = A("PNG of the overlay – all cases…", lambda: export.export_png(all_cases=True))
+        from .interop_actions import EXPORT_FORMATS, IMPORT_FORMATS
+        self.exports = {f.key: A(f"{f.menu_text[:-1]} – all cases…", lambda k=f.key: export.export_format(k), None,
+                                 f.tooltip) for f in EXPORT_FORMATS}
+        self.imports = {f.key: A(f.menu_text, lambda k=f.key: export.import_format(k), None, f.tooltip)
+                        for f in IMPORT_FORMATS}
         self.quit = A("&Quit", w.close, SK.Quit)
         self.undo = w.undo_group.createUndoAction(w, "&Undo")
         self.undo.setShortcut(SK.Undo)
@@ -104,8 +109,12 @@ class WindowActions:
         m.addAction(self.save_as)
         m.addSeparator()
         self.export_menu = m.addMenu("&Export")
-        for a in (self.csv, self.csv_all, None, self.pdf, self.pdf_all, None, self.png, self.png_all):
+        for a in (self.csv, self.csv_all, None, self.pdf, self.pdf_all, None, self.png, self.png_all, None,
+                  *self.exports.values()):
             self.export_menu.addSeparator() if a is None else self.export_menu.addAction(a)
+        self.import_menu = m.addMenu("&Import")
+        for a in self.imports.values():
+            self.import_menu.addAction(a)
         m.addSeparator()
         m.addAction(self.prev)
         m.addAction(self.next)
@@ -257,7 +266,7 @@ class WindowActions:
         self.spacing.setEnabled(has_doc or bool(n))
         self.predict.setEnabled(has_doc and not predicting)
         self.predict_all.setEnabled(bool(n) and not predicting)
-        for a in (self.csv_all, self.pdf_all, self.png_all):
+        for a in (self.csv_all, self.pdf_all, self.png_all, *self.exports.values()):
             a.setEnabled(bool(n))
         self.prev.setEnabled(n > 1)
         self.next.setEnabled(n > 1)
