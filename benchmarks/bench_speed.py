@@ -7,7 +7,7 @@ processes started for the loaded runs and killed after each.
 
     python benchmarks/bench_speed.py cli          # whole-process `dentseg predict`: 1 image, 24 images
     python benchmarks/bench_speed.py load         # the 24-image batch idle vs beside 2 CPU-bound processes
-    python benchmarks/bench_speed.py threads      # thread count / wait policy, idle vs loaded (ADR 0008)
+    python benchmarks/bench_speed.py threads      # thread count / wait policy, idle vs loaded (ADR 0011)
     python benchmarks/bench_speed.py batch        # in one process: sequential vs the pipeline
     python benchmarks/bench_speed.py latency      # predict_image of a 384^2 slice, idle vs 1 CPU-bound process
     python benchmarks/bench_speed.py edits        # overlay edit + repaint on the demo case (Qt, offscreen)

@@ -16,5 +16,5 @@ __version__ = "0.1.0"
 # OpenMP threads (torch) wait passively instead of spinning: on a shared CPU, spinning
 # threads starve everything else. OpenMP reads this once, when torch is imported, so it
 # is set here, before any of our modules can import torch; a value the user set wins
-# (docs/adr/0008, model/threads.py).
+# (docs/adr/0011, model/threads.py).
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -38,6 +38,49 @@ def _threads(text: str) -> int:
     return n
 
 
+def _mm_list(text: str) -> list[float]:
+    try:
+        vals = [float(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers of mm separated by commas, e.g. -2,-1,0,1,2; got {text!r}")
+    if not vals or not all(abs(v) < 1000 for v in vals):
+        raise argparse.ArgumentTypeError(f"expected numbers of mm separated by commas; got {text!r}")
+    return vals
+
+
+def _point(text: str) -> tuple[float, float, float]:
+    vals = _mm_list(text)
+    if len(vals) != 3:
+        raise argparse.ArgumentTypeError(f"--at takes X,Y,Z in mm (LPS, the volume's patient frame); got {text!r}")
+    return vals[0], vals[1], vals[2]
+
+
+def _positive_mm(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not 0 < v < 100:
+        raise argparse.ArgumentTypeError(f"expected a positive number of mm; got {text!r}")
+    return v
+
+
+def _glue_negative_values(argv: list[str]) -> list[str]:
+    """``--offsets -2,-1,0`` -> ``--offsets=-2,-1,0`` (argparse would take '-2,-1,0' for an option)."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        nxt = argv[i + 1] if i + 1 < len(argv) else ""
+        if a in ("--offsets", "--at") and len(nxt) > 1 and nxt[0] == "-" and nxt[1] in "0123456789.":
+            out.append(f"{a}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(a)
+        i += 1
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="dentseg", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -77,6 +120,18 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("truth_dir", type=Path)
     ev.add_argument("--json", type=Path, default=None)
 
+    sl = sub.add_parser("slice", help="DICOM slices through each tooth's axis from a CBCT volume")
+    sl.add_argument("volume", type=Path, help="DICOM series folder, multi-frame DICOM, .nii, .nii.gz or .nrrd")
+    sl.add_argument("--out", required=True, type=Path)
+    sl.add_argument("--tooth", type=int, nargs="+", default=[11, 21], help="FDI numbers (default: 11 21)")
+    sl.add_argument("--at", type=_point, default=None, help="a point in the tooth's crown, X,Y,Z in LPS mm")
+    sl.add_argument("--offsets", type=_mm_list, default=[0.0],
+                    help="parasagittal offsets in mm along the mesio-distal direction, + toward distal "
+                         "(e.g. -2,-1,0,1,2)")
+    sl.add_argument("--slab", type=float, default=0.0, help="slab thickness in mm (mean), default 0")
+    sl.add_argument("--spacing", type=_positive_mm, default=None,
+                    help="pixel spacing of the slices in mm (default: the volume's finest)")
+
     ph = sub.add_parser("phantom", help="write synthetic cases with ground truth")
     ph.add_argument("out_dir", type=Path)
     ph.add_argument("-n", type=int, default=10)
@@ -84,10 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
     ph.add_argument("--style", default="standard",
                     help="standard | faint (faint palatal cortex) | shifted (other spacing, "
                          "contrast and noise than training) | demo")
+
+    from .core.interop.commands import add_parsers as add_interop_parsers
+    add_interop_parsers(sub, _spacing)  # import labelme|coco, export labelme|coco|dicom
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = _glue_negative_values(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(argv)
     try:
         return _run(args)
@@ -116,6 +175,13 @@ def _run(args: argparse.Namespace) -> int:
         from .model.train import train_cli
         return train_cli(args.dir, args.out, epochs=args.epochs, init=args.init, seed=args.seed,
                          augment=args.augment, threads=args.threads)
+    if args.command == "slice":
+        from .core.tooth_slices import slice_cli
+        return slice_cli(args.volume, args.out, teeth=args.tooth, at=args.at, offsets=args.offsets,
+                         slab_mm=args.slab, spacing_mm=args.spacing)
+    if args.command in ("import", "export"):
+        from .core.interop.commands import run as run_interop
+        return run_interop(args)
     if args.command == "evaluate":
         from .model.evaluate import evaluate_cli
         return evaluate_cli(args.pred_dir, args.truth_dir, json_path=args.json)

@@ -111,3 +111,44 @@ def test_slab_mean_and_mip_across_a_sphere():
     assert mean.max() <= mip.max() and np.all(mean <= mip + 1e-3)
     with pytest.raises(VolumeError):
         reslice(v, beside, slab_mm=-1)
+
+
+def test_preview_covers_the_same_area_at_half_resolution():
+    from dentseg_gui.core.reslice import preview_plane, reslice_preview
+    v = _linear_volume()
+    p = Plane.centred(v.index_to_lps([20, 15, 10]), (1, 1, 0.3), (0.2, -0.5, 1), 0.3, (25, 31))
+    img, coarse = reslice_preview(v, p)
+    assert coarse.shape == (13, 16) and coarse.spacing == (0.6, 0.6)
+    # preview pixel (0, 0) stands for the full pixels (0..1, 0..1): its centre is their middle
+    assert np.allclose(coarse.pixel_to_lps([0, 0]), p.pixel_to_lps([0.5, 0.5]))
+    assert np.allclose(coarse.normal, p.normal)
+    assert np.allclose(img, reslice(v, coarse)) and img.shape == coarse.shape
+    full = reslice(v, p)
+    # a linear field: the preview pixel equals the mean of the 2x2 block it stands for
+    assert np.allclose(img[:12, :15], full[:24, :30].reshape(12, 2, 15, 2).mean(axis=(1, 3)), atol=2e-2)
+    assert preview_plane(p, 1) is p
+
+
+def test_reslice_of_a_contiguous_int16_volume_matches_float64_interpolation():
+    rng = np.random.default_rng(5)
+    vox = rng.integers(-1000, 3000, (20, 24, 28), dtype=np.int16)
+    v = Volume(vox, (1, 2, 3), np.eye(3), (0.3, 0.4, 0.5), 2.0, -100)
+    for _ in range(10):
+        p = Plane.centred(v.index_to_lps(rng.uniform([0, 0, 0], [27, 23, 19])), rng.normal(size=3),
+                          rng.normal(size=3), 0.25, (21, 23))
+        rr, cc = np.mgrid[0:21, 0:23]
+        ijk = v.lps_to_index(p.pixel_to_lps(np.stack([cc, rr], -1)))
+        inside = np.all((ijk >= 0) & (ijk <= np.array([27, 23, 19])), axis=-1)
+        i0 = np.minimum(np.floor(ijk).astype(int), [26, 22, 18]).clip(0)
+        t = ijk - i0
+        ref = np.zeros(ijk.shape[:2])
+        for di in (0, 1):
+            for dj in (0, 1):
+                for dk in (0, 1):
+                    w = (np.where(di, t[..., 0], 1 - t[..., 0]) * np.where(dj, t[..., 1], 1 - t[..., 1])
+                         * np.where(dk, t[..., 2], 1 - t[..., 2]))
+                    idx = np.clip(i0 + [di, dj, dk], 0, [27, 23, 19])
+                    ref += w * vox[idx[..., 2], idx[..., 1], idx[..., 0]]
+        img = reslice(v, p)
+        assert np.abs(img - (2.0 * ref - 100))[inside].max() < 0.1      # float32 of values up to 6000
+        assert np.all(img[~inside] == v.to_hu(vox.min()))

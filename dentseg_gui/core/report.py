@@ -7,6 +7,11 @@ when the row is model output nobody has reviewed and the plausibility check flag
 it; empty otherwise), then ``annotation`` (the file the row came from).
 Measurements are always recomputed from the regions and landmarks, never
 copied from the file, so an edited file can't report stale numbers.
+
+Slices made from a volume (``dentseg slice``) are also summarised per tooth
+(``core.whole_tooth``): a second CSV ``<name>_teeth.csv`` with one row per tooth,
+a ``teeth`` list in the JSON, a page per tooth in the PDF. The per-case rows stay
+as they are.
 """
 
 from __future__ import annotations
@@ -74,10 +79,12 @@ def write_csv(rows: Sequence[ReportRow], path: str | Path) -> Path:
     return Path(path)
 
 
-def write_json(rows: Sequence[ReportRow], path: str | Path) -> Path:
+def write_json(rows: Sequence[ReportRow], path: str | Path, teeth: Sequence = ()) -> Path:
     units = {k.key: k.unit for k in MEASUREMENT_KEYS}
     doc = {"format": "dentseg-measurements", "version": 1, "units": units,
            "cases": [r.as_json_dict() for r in rows]}
+    if teeth:
+        doc["teeth"] = [t.as_json() for t in teeth]     # whole-tooth summaries (core.whole_tooth)
     atomic_write_text(path, json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
     return Path(path)
 
@@ -118,16 +125,24 @@ def measure_files(files: Sequence[Path], csv_path: Path | None = None, json_path
         anns.append((ann, Path(f)))
     if not rows:
         return 2
+    from .whole_tooth import format_teeth, summarise_teeth, teeth_csv_path, write_teeth_csv
+    teeth = summarise_teeth(anns, [r.measurements for r in rows])
     if csv_path:
         write_csv(rows, csv_path)
         print(f"wrote {csv_path} ({len(rows)} case{'s' if len(rows) != 1 else ''})", file=out)
+        if teeth:
+            write_teeth_csv(teeth, teeth_csv_path(csv_path))
+            print(f"wrote {teeth_csv_path(csv_path)} ({len(teeth)} whole-tooth summar"
+                  f"{'ies' if len(teeth) != 1 else 'y'})", file=out)
     if json_path:
-        write_json(rows, json_path)
+        write_json(rows, json_path, teeth)
         print(f"wrote {json_path}", file=out)
     if pdf_path:
         from ..gui.report_pdf import write_pdf_report_for_files  # Qt only when a PDF is asked for
-        write_pdf_report_for_files(anns, pdf_path)
+        write_pdf_report_for_files(anns, pdf_path, teeth=teeth)
         print(f"wrote {pdf_path}", file=out)
     if not (csv_path or json_path or pdf_path):
         print(format_table(rows), file=out)
+        if teeth:
+            print(format_teeth(teeth), file=out)
     return 1 if failed else 0

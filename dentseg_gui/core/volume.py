@@ -191,9 +191,9 @@ class Plane:
 
     def to_json(self) -> dict[str, Any]:
         """The ``provenance.plane`` record of a slice's annotation (DESIGN.md)."""
-        return {"origin_mm": [round(v, 6) for v in self.origin],
-                "row_dir": [round(v, 9) for v in self.row_dir],
-                "col_dir": [round(v, 9) for v in self.col_dir],
+        return {"origin_mm": [round(v, 6) + 0.0 for v in self.origin],          # + 0.0: no "-0.0"
+                "row_dir": [round(v, 9) + 0.0 for v in self.row_dir],
+                "col_dir": [round(v, 9) + 0.0 for v in self.col_dir],
                 "spacing_mm": [round(v, 9) for v in self.spacing],
                 "size_px": [int(self.shape[0]), int(self.shape[1])]}
 
@@ -233,7 +233,7 @@ class ToothAxis:
         return _unit(np.asarray(self.apex, float) - np.asarray(self.cej, float), "tooth axis")
 
     def to_json(self) -> dict[str, Any]:
-        r = lambda v: [round(float(x), 4) for x in v]  # noqa: E731
+        r = lambda v: [round(float(x), 4) + 0.0 for x in v]  # noqa: E731
         return {"tooth": int(self.tooth), "incisal_mm": r(self.incisal), "cej_mm": r(self.cej),
                 "apex_mm": r(self.apex), "mesiodistal": r(self.mesiodistal), "labial": r(self.labial),
                 "confidence": round(float(self.confidence), 3), "notes": list(self.notes)}

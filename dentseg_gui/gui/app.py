@@ -1,6 +1,6 @@
 """``dentseg-gui``: start the desktop application.
 
-    dentseg-gui [FILES or FOLDERS...] [--demo] [--spacing MM] [--screenshot OUT.png]
+    dentseg-gui [FILES or FOLDERS or a VOLUME...] [--demo] [--spacing MM] [--screenshot OUT.png]
 
 ``--demo`` opens the bundled sample case (copied to the user data folder, so
 the install stays untouched) with its prediction shown. ``--screenshot``
@@ -32,7 +32,9 @@ SCREENSHOT_SIZE = (1280, 800)
 def build_parser() -> argparse.ArgumentParser:
     from ..cli import _spacing
     p = argparse.ArgumentParser(prog="dentseg-gui", description="DentSeg desktop application")
-    p.add_argument("files", nargs="*", type=Path, help="images, annotation files or folders to open")
+    p.add_argument("files", nargs="*", type=Path,
+                   help="images, annotation files or folders to open; a CBCT volume (DICOM series folder, "
+                        "NIfTI, NRRD, enhanced DICOM) opens in the volume view")
     p.add_argument("--demo", action="store_true", help="open the bundled sample case with its prediction")
     p.add_argument("--spacing", type=_spacing, default=None,
                    help="pixel spacing in mm (ROW[,COL]) for images that carry none")
@@ -154,17 +156,21 @@ def main(argv: list[str] | None = None) -> int:
             messages.show_exception(window, exc, None, "Demo unavailable")
         else:
             paths.insert(0, demo)
-            window._pending_predict_after_load = needs_predict
+            window.prediction.predict_when_loaded = needs_predict
 
     recovered = False
     if not headless:
         recovered = window.offer_recovery()
+    from .volume_controller import is_volume_path
+    volumes = [p for p in paths if p.exists() and is_volume_path(p)]
+    paths = [p for p in paths if p not in volumes]
+    if volumes:               # a CBCT scan opens in the volume view (the first one, if several)
+        window.open_volume(volumes[0])
     if paths:
         if recovered:
-            window.cases.add_paths([p for p in paths if p.exists()])
-            window._after_cases_changed()
+            window.session.add_paths(paths)
         elif not window.open_paths(paths):
-            window._pending_predict_after_load = False
+            window.prediction.predict_when_loaded = False
     if note:  # once, after the case has loaded, so "Opened ..." does not cover it
         def show_note(*_):
             window.caseLoaded.disconnect(show_note)

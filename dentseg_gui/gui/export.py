@@ -65,14 +65,20 @@ def collect_items(image_paths: Iterable[Path], current: ExportItem | None = None
 
 
 def write_csv_report(items: Sequence[ExportItem], csv_path: str | Path) -> Path:
-    """One row per case, every measurement key (``core.report`` columns)."""
+    """One row per case, every measurement key (``core.report`` columns); slices made from a
+    volume also get the whole-tooth table ``<name>_teeth.csv`` beside it (``core.whole_tooth``)."""
     from ..core.report import row_for, write_csv
+    from ..core.whole_tooth import summarise_teeth, teeth_csv_path, write_teeth_csv
     rows = []
     for it in items:
         row = row_for(it.annotation, it.annotation_path)
         row.image = it.image_path.name
         rows.append(row)
-    return write_csv(rows, csv_path)
+    out = write_csv(rows, csv_path)
+    teeth = summarise_teeth([(it.annotation, it.annotation_path) for it in items], [r.measurements for r in rows])
+    if teeth:
+        write_teeth_csv(teeth, teeth_csv_path(csv_path))
+    return out
 
 
 def write_pdf_items(items: Sequence[ExportItem], pdf_path: str | Path,
@@ -102,7 +108,9 @@ def write_pdf_items(items: Sequence[ExportItem], pdf_path: str | Path,
         entries.append((it.annotation, image, it.overlay))
     if progress:
         progress(len(items), len(items), "writing the PDF")
-    return write_pdf_report(entries, pdf_path)
+    from ..core.whole_tooth import summarise_teeth
+    teeth = summarise_teeth([(it.annotation, it.annotation_path) for it in items])
+    return write_pdf_report(entries, pdf_path, teeth=teeth)
 
 
 def save_png(qimage, path: str | Path) -> Path:

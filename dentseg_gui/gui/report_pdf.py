@@ -1,6 +1,7 @@
 """PDF measurement report: per case the image with its overlay, the measurement
 table (every key, with the reason where a value is missing), the model and the
-provenance of each region, and the date.
+provenance of each region, and the date; then, for slices made from a volume,
+one page per tooth with its planes side by side (``report_tooth``).
 
 Built from ``QTextDocument`` HTML painted onto a ``QPdfWriter``, one case per
 page (a long case flows onto a second page). Works headless: only a
@@ -180,21 +181,37 @@ use; a clinician must review the segmentation before relying on the numbers.</p>
 
 
 def _paint_report(painter, device, page_w: float, page_h: float, entries: Sequence[tuple],
-                  new_page, model_info: dict | None, when: str) -> int:
-    """Lay out and paint every case; ``new_page()`` starts the next page and returns the
-    painter to use on it. Returns the number of pages."""
+                  new_page, model_info: dict | None, when: str, teeth: Sequence = ()) -> int:
+    """Lay out and paint every case, then one page per whole-tooth summary (``teeth``);
+    ``new_page()`` starts the next page and returns the painter to use on it. Returns the number of pages."""
     from PySide6.QtCore import QRectF, QSizeF, QUrl
     from PySide6.QtGui import QTextDocument
 
     pages = 0
-    for i, entry in enumerate(entries):
-        ann, image, overlay = (tuple(entry) + (None, None))[:3]
-        if overlay is None and (image is not None or ann.regions or ann.landmarks):
-            overlay = render_overlay(image, ann)
+
+    def make_doc():
         doc = QTextDocument()
         doc.documentLayout().setPaintDevice(device)
         doc.setPageSize(QSizeF(page_w, page_h))
         doc.setDocumentMargin(0)
+        return doc
+
+    def paint(doc) -> None:
+        nonlocal pages, painter
+        for page in range(max(1, doc.pageCount())):
+            if pages:
+                painter = new_page()
+            pages += 1
+            painter.save()
+            painter.translate(0, -page * page_h)
+            doc.drawContents(painter, QRectF(0, page * page_h, page_w, page_h))
+            painter.restore()
+
+    for i, entry in enumerate(entries):
+        ann, image, overlay = (tuple(entry) + (None, None))[:3]
+        if overlay is None and (image is not None or ann.regions or ann.landmarks):
+            overlay = render_overlay(image, ann)
+        doc = make_doc()
         img_name = ""
         iw = ih = 0
         if overlay is not None and not overlay.isNull():
@@ -218,19 +235,24 @@ def _paint_report(painter, device, page_w: float, page_h: float, entries: Sequen
         f = max(device.logicalDpiY(), 1) / 96.0
         doc.setHtml(case_html(ann, i + 1, len(entries), _e(info), int(iw / f), int(ih / f),
                               model_info, when, img_name))
-        for page in range(max(1, doc.pageCount())):
-            if pages:
-                painter = new_page()
-            pages += 1
-            painter.save()
-            painter.translate(0, -page * page_h)
-            doc.drawContents(painter, QRectF(0, page * page_h, page_w, page_h))
-            painter.restore()
+        paint(doc)
+    if teeth:
+        from .report_tooth import thickness_plot, tooth_html
+        f = max(device.logicalDpiY(), 1) / 96.0
+        for n, summary in enumerate(teeth):
+            doc = make_doc()
+            plot = thickness_plot(summary)
+            name = f"tooth_plot{n}.png"
+            doc.addResource(QTextDocument.ResourceType.ImageResource, QUrl(name), plot)
+            w = page_w * 0.85
+            h = w * plot.height() / plot.width()
+            doc.setHtml(tooth_html(summary, name, int(w / f), int(h / f), when))
+            paint(doc)
     return pages
 
 
 def write_pdf_report(entries: Sequence[tuple], pdf_path: str | Path, *,
-                     model_info: dict | None = None, when: str | None = None) -> Path:
+                     model_info: dict | None = None, when: str | None = None, teeth: Sequence = ()) -> Path:
     """Write a PDF with one page per case (A4).
 
     ``entries``: list of ``(Annotation, SliceImage | None, QImage | None)``. When the
@@ -264,7 +286,7 @@ def write_pdf_report(entries: Sequence[tuple], pdf_path: str | Path, *,
             return painter
 
         _paint_report(painter, writer, float(rect.width()), float(rect.height()), entries,
-                      new_page, model_info, when)
+                      new_page, model_info, when, teeth)
     finally:
         painter.end()
     if not tmp.exists() or tmp.stat().st_size == 0:
@@ -274,7 +296,7 @@ def write_pdf_report(entries: Sequence[tuple], pdf_path: str | Path, *,
 
 
 def render_report_pages(entries: Sequence[tuple], dpi: int = 96, *, model_info: dict | None = None,
-                        when: str | None = None) -> list:
+                        when: str | None = None, teeth: Sequence = ()) -> list:
     """The report's pages as QImages (A4 at ``dpi``): a preview, and what tests look at."""
     ensure_gui_app()
     from PySide6.QtCore import Qt
@@ -308,14 +330,15 @@ def render_report_pages(entries: Sequence[tuple], dpi: int = 96, *, model_info: 
 
     first = begin(new_image())
     try:
-        _paint_report(first, images[0], page_w, page_h, entries, new_page, model_info, when)
+        _paint_report(first, images[0], page_w, page_h, entries, new_page, model_info, when, teeth)
     finally:
         state["painter"].end()
     return images
 
 
-def write_pdf_report_for_files(anns: Sequence[tuple], pdf_path: str | Path) -> Path:
-    """``dentseg measure --pdf``: ``anns`` = [(Annotation, annotation file Path)].
+def write_pdf_report_for_files(anns: Sequence[tuple], pdf_path: str | Path, teeth: Sequence = ()) -> Path:
+    """``dentseg measure --pdf``: ``anns`` = [(Annotation, annotation file Path)]; ``teeth``: whole-tooth
+    summaries (``core.whole_tooth``), one page each after the cases.
 
     The image each annotation names is read from beside its file when present
     (otherwise the page shows the regions on black); a bad image never stops
@@ -334,7 +357,7 @@ def write_pdf_report_for_files(anns: Sequence[tuple], pdf_path: str | Path) -> P
             except DentsegError:
                 image = None
         entries.append((ann, image, None))
-    return write_pdf_report(entries, pdf_path)
+    return write_pdf_report(entries, pdf_path, teeth=teeth)
 
 
 def count_pdf_pages(pdf_path: str | Path) -> int:

@@ -48,7 +48,7 @@ class OnnxEngine:
         so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         so.log_severity_level = 3
-        # waiting threads sleep instead of spinning: fair to other processes (docs/adr/0008)
+        # waiting threads sleep instead of spinning: fair to other processes (docs/adr/0011)
         spin = "1" if ort_spinning() else "0"
         so.add_session_config_entry("session.intra_op.allow_spinning", spin)
         so.add_session_config_entry("session.inter_op.allow_spinning", spin)

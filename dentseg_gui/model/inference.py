@@ -42,7 +42,7 @@ import numpy as np
 from ..core.annotation import LANDMARKS
 from ..core.errors import DentsegError, ModelError
 from ..core.image import SliceImage
-from .calibration import apply_class_weights
+from .class_weights import apply_class_weights
 from .dataset import CANONICAL_SPACING_MM, CanonicalGrid, grid_around, resolve_spacing
 from .engine import open_engine
 from .labels import CLASSES

@@ -1,6 +1,6 @@
 """Model files on disk, without torch: the card, the commit protocol, checks before loading.
 
-A DentSeg model is a set of files beside each other (docs/adr/0007)::
+A DentSeg model is a set of files beside each other (docs/adr/0010)::
 
     NAME.pt               the weights (torch.save of plain data: header + state_dict)
     NAME.onnx             the same network, BatchNorm folded, for ONNX Runtime (optional)

@@ -292,11 +292,19 @@ def predict_files(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike
 
     def write(ann: Annotation, path: Path, out_path: Path) -> None:
         ann.image_path = path.name
+        _carry_slice_provenance(path, ann, out_dir)
         save_annotation(ann, out_path)
 
     return run_batch(paths, out_paths, predictor, spacing, load=lambda p: load_image(p, spacing),
                      write=write, make_result=FileResult, progress=progress, should_stop=should_stop,
                      on_result=on_result, pre_errors=pre_errors)
+
+
+def _carry_slice_provenance(image_path: Path, ann: Annotation, out_dir: Path) -> None:
+    """A slice made by ``dentseg slice`` keeps its plane, tooth and offset (the whole-tooth report groups by them)."""
+    from ..core.annotation import annotation_path_for
+    from ..core.slice_dicom import carry_slice_provenance
+    carry_slice_provenance(annotation_path_for(image_path), ann, out_dir)
 
 
 def predict_cli(images: Sequence[str | os.PathLike], out: str | os.PathLike,

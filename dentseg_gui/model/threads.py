@@ -1,4 +1,4 @@
-"""How many CPU threads DentSeg's network uses, and how they wait (docs/adr/0008).
+"""How many CPU threads DentSeg's network uses, and how they wait (docs/adr/0011).
 
 Measured on the 2-core target machine (docs/benchmarks.md, "Threads"): threads
 that *spin* while they wait for work steal the CPU from every other process and

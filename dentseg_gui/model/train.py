@@ -7,7 +7,7 @@
   train/validation split and every augmentation (numpy Generators); data is
   prepared in the calling thread, no worker processes.
 * Bounded CPU: ``threads.training_threads`` (the cores available, at most 4, or
-  ``--threads``), OpenMP threads waiting passively (docs/adr/0008).
+  ``--threads``), OpenMP threads waiting passively (docs/adr/0011).
 * Finite: a loss or weights that become NaN or infinite stop the run with a clear
   error (the last good checkpoint stays); a model that is not finite is never saved.
 * Deployable: at the end the best model is exported to ONNX beside it
@@ -76,7 +76,7 @@ class TrainConfig:
     widths: tuple[int, ...] = (16, 32, 64, 128)
     landmark_weight: float = 0.2
     progress_every: int = 10             # steps between step-progress reports
-    threads: int | None = None         # None: threads.training_threads() (docs/adr/0008)
+    threads: int | None = None         # None: threads.training_threads() (docs/adr/0011)
     name: str | None = None              # model name for the card (default: output file stem)
     command: str | None = None           # how this run was started, recorded in the card
     augment: AugmentConfig = field(default_factory=AugmentConfig)

@@ -7,7 +7,7 @@ already refused anything naming code, without torch. The model card
 ``NAME.model-card.json`` (architecture, classes, canonical spacing, training,
 metrics) carries the sha256 of the weights and of the ONNX export
 ``NAME.onnx``; the three are written as one unit (``model_file.commit_model_set``,
-docs/adr/0007), so a kill never leaves a mismatched set.
+docs/adr/0010), so a kill never leaves a mismatched set.
 
 Loading refuses, with one line: a file that is not ours, a hash that does not
 match the card, an architecture out of range, a state dict of another network,
