@@ -22,6 +22,7 @@ from dentseg_gui.model.lunet import LUNet
 from dentseg_gui.model.model_file import (card_path_for, inspect_model_file, onnx_path_for, pending_path_for,
                                           read_header)
 from dentseg_gui.model.predict import Predictor, predict_cli
+from dentseg_gui.model.export_onnx import save_model_with_onnx
 from dentseg_gui.model.weights import FILE_FORMAT, FILE_VERSION, load_model, save_model
 
 SMALL = (8, 16)
@@ -46,7 +47,7 @@ class _Killed(BaseException):
 def test_a_kill_at_any_step_of_a_commit_leaves_the_old_or_the_new_set(tmp_path, monkeypatch, kill_at):
     path = tmp_path / "m.pt"
     old, new = _model(1), _model(2)
-    save_model(old, path, {"name": "old"}, onnx=True)
+    save_model_with_onnx(old, path, {"name": "old"})
     # count the file-system steps of the second commit: pending writes, the card, the renames
     steps = [0]
     real_replace = os.replace
@@ -60,7 +61,7 @@ def test_a_kill_at_any_step_of_a_commit_leaves_the_old_or_the_new_set(tmp_path, 
     monkeypatch.setattr(model_file.os, "replace", replace)
     monkeypatch.setattr("dentseg_gui.core.atomic.os.replace", replace)
     with pytest.raises(_Killed):
-        save_model(new, path, {"name": "new"}, onnx=True)
+        save_model_with_onnx(new, path, {"name": "new"})
     monkeypatch.setattr(model_file.os, "replace", real_replace)
     monkeypatch.setattr("dentseg_gui.core.atomic.os.replace", real_replace)
     loaded, card, _ = load_model(path)                   # never "corrupt"
@@ -151,7 +152,7 @@ def test_non_finite_models_are_refused(tmp_path):
 
 def test_a_model_without_a_card_is_unverified_everywhere(tmp_path, capsys):
     path = tmp_path / "nocard.pt"
-    save_model(_model(0), path, onnx=True)
+    save_model_with_onnx(_model(0), path)
     card_path_for(path).unlink()
     info = inspect_model_file(path)
     assert not info.verified and "unverified model" in info.line()
@@ -175,7 +176,7 @@ def test_a_model_without_a_card_is_unverified_everywhere(tmp_path, capsys):
 
 def test_choosing_the_onnx_or_the_card_stands_for_the_model(tmp_path):
     path = tmp_path / "m.pt"
-    save_model(_model(0), path, {"name": "mine"}, onnx=True)
+    save_model_with_onnx(_model(0), path, {"name": "mine"})
     for chosen in (path, onnx_path_for(path), card_path_for(path)):
         info = inspect_model_file(chosen)
         assert info.path == path and info.name == "mine" and info.verified and info.has_onnx

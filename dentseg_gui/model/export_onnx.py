@@ -100,6 +100,13 @@ def check_export(net: torch.nn.Module, data: bytes, multiple: int) -> float | No
     return round(worst, 8)
 
 
+def save_model_with_onnx(model: LUNet, path: str | Path, card: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``weights.save_model`` with the ONNX export, all three files committed as one unit."""
+    from .weights import save_model
+
+    return save_model(model, path, card, onnx=export_onnx_bytes(model))
+
+
 def export_model_file(model_path: str | Path, command: str | None = None) -> dict[str, Any]:
     """Export the model file ``model_path`` (verified) and commit the ONNX with its card
     (``command``: how the export was run, recorded in the card)."""

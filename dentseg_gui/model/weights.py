@@ -52,8 +52,9 @@ def weights_bytes(model: LUNet) -> bytes:
 
 
 def save_model(model: LUNet, path: str | Path, card: dict[str, Any] | None = None,
-               onnx: bool = False) -> dict[str, Any]:
-    """Write the weights, the card (and with ``onnx`` the ONNX export) as one unit; return the card.
+               onnx: tuple[bytes, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Write the weights, the card (and ``onnx``: the bytes and card entry of an ONNX export,
+    ``export_onnx.save_model_with_onnx`` makes them) as one unit; return the card.
 
     ``card`` holds the descriptive fields (name, canonical spacing, input size,
     training data, metrics, ...); the architecture, size and hash fields are
@@ -73,10 +74,7 @@ def save_model(model: LUNet, path: str | Path, card: dict[str, Any] | None = Non
     full.setdefault("name", path.stem)
     full.setdefault("version", "1")
     full.setdefault("created", _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"))
-    onnx_data, onnx_info = None, None
-    if onnx:
-        from .export_onnx import export_onnx_bytes
-        onnx_data, onnx_info = export_onnx_bytes(model)
+    onnx_data, onnx_info = onnx if onnx is not None else (None, None)
     return commit_model_set(path, data, full, onnx_data, onnx_info)
 
 
