@@ -74,8 +74,12 @@ class TaskWorker(QThread):
     failed = Signal(str)
     cancelled = Signal()
 
+    #: drop ``result`` and the inputs once the outcome was delivered (see ``release_data``)
+    release_after_delivery = False
+
     def __init__(self, fn: Callable[[TaskContext], Any], name: str = "task",
-                 error_path: str | Path | None = None, parent=None):
+                 error_path: str | Path | None = None, parent=None,
+                 release_after_delivery: bool | None = None):
         super().__init__(parent)
         self._fn = fn
         self.name = name
@@ -84,12 +88,15 @@ class TaskWorker(QThread):
         self.outcome: str | None = None  # 'ok' | 'failed' | 'cancelled' once done
         self.result: Any = None
         self.error: str | None = None
-        # the worker object outlives its thread (its parent, the window, keeps it): once the
-        # outcome has been delivered it lets go of its inputs and result, or every finished
-        # load would keep its image alive (issue 14: +80 MB per re-opened radiograph). Queued
-        # to this object's (the GUI) thread after ``succeeded`` / ``failed``, so the handlers
-        # of those signals still get the result.
-        self.finished.connect(self.release_data)
+        # the worker object outlives its thread (its parent, the window, keeps it): a worker
+        # whose result is big and read only by its signal's handlers (an image, a volume) lets
+        # go of it once the outcome has been delivered, or every finished load keeps its image
+        # alive (issue 14: +80 MB per re-opened radiograph). Queued to this object's (the GUI)
+        # thread after ``succeeded`` / ``failed``, so their handlers still get the result.
+        if release_after_delivery is not None:
+            self.release_after_delivery = bool(release_after_delivery)
+        if self.release_after_delivery:
+            self.finished.connect(self.release_data)
 
     def start(self, *args) -> None:
         """Start the thread; while it runs, cycle collection happens on the GUI thread only
@@ -140,6 +147,8 @@ class TaskWorker(QThread):
 
 class LoadWorker(TaskWorker):
     """Load an image and its annotation (``cases.load_case``) off the GUI thread."""
+
+    release_after_delivery = True     # the image lives on in the document, not here
 
     def __init__(self, image_path: str | Path, spacing: tuple[float, float] | None = None, parent=None):
         from .cases import load_case
@@ -212,6 +221,7 @@ class PredictWorker(TaskWorker):
 
     caseDone = Signal(object)        # PredictOutcome
     caseFailed = Signal(int, str)    # index, message
+    release_after_delivery = True    # jobs may carry whole images
 
     def __init__(self, jobs: list[PredictJob], model_path: str | Path | None = None,
                  compensation: bool = True, parent=None):

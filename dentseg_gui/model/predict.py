@@ -295,9 +295,25 @@ def predict_files(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike
         _carry_slice_provenance(path, ann, out_dir)
         save_annotation(ann, out_path)
 
-    return run_batch(paths, out_paths, predictor, spacing, load=lambda p: load_image(p, spacing),
+    # a predictor that customises only ``predict_image`` (a stub, a wrapper) runs whole in the
+    # network stage; the real one splits into segment (network) and annotate (writer thread)
+    stages = predictor if type(predictor).predict_image is Predictor.predict_image else _WholeImage(predictor)
+    return run_batch(paths, out_paths, stages, spacing, load=lambda p: load_image(p, spacing),
                      write=write, make_result=FileResult, progress=progress, should_stop=should_stop,
                      on_result=on_result, pre_errors=pre_errors)
+
+
+class _WholeImage:
+    """The pipeline's two stages for a predictor that overrides ``predict_image`` only."""
+
+    def __init__(self, predictor: Predictor) -> None:
+        self._p = predictor
+
+    def segment(self, image: SliceImage, spacing=None, should_stop: StopFn | None = None) -> PredictionResult:
+        return self._p.predict_image(image, spacing=spacing, should_stop=should_stop)
+
+    def annotate(self, image: SliceImage, result: PredictionResult, should_stop: StopFn | None = None):
+        return result
 
 
 def _carry_slice_provenance(image_path: Path, ann: Annotation, out_dir: Path) -> None:
