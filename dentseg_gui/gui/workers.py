@@ -172,7 +172,16 @@ def _model_key(model_path: str | Path | None, compensation: bool) -> tuple:
     except OSError:
         raise ModelError(f"{p.name}: model file not found ({p}). Choose another model in "
                          "Model > Choose model, or reinstall DentSeg to restore the bundled one.") from None
-    return (str(p.resolve()), st.st_mtime_ns, st.st_size, bool(compensation))
+    from ..model.model_file import card_path_for, onnx_path_for   # torch-free
+
+    def mtime(q: Path) -> int:
+        try:
+            return q.stat().st_mtime_ns
+        except OSError:
+            return 0
+    # the card and the ONNX export count too: a model exported or re-calibrated later is reloaded
+    return (str(p.resolve()), st.st_mtime_ns, st.st_size, mtime(card_path_for(p)), mtime(onnx_path_for(p)),
+            bool(compensation))
 
 
 def get_predictor(model_path: str | Path | None = None, compensation: bool = True):
