@@ -114,3 +114,21 @@ def test_export_controller_writes_the_csv_of_every_listed_case(qtbot, host, part
     assert [r["image"] for r in rows] == [e.name for e in session.cases.entries[:2]]   # the third has nothing
     truth = load_annotation(annotation_path_for(session.cases.entries[1].image_path)).measurements
     assert float(rows[1]["pab_area_mm2"]) == pytest.approx(truth["pab_area_mm2"], abs=0.01)
+
+
+def test_a_model_file_is_checked_when_chosen_not_at_the_next_prediction(host, parts, tmp_path):
+    import shutil
+
+    from dentseg_gui.resources import bundled_model_path
+    tracker, session = parts
+    pred = PredictionController(host, session, tracker, parent=host)
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(bytes(range(256)) * 40)
+    assert not pred.choose_model_file(junk)
+    assert pred.model_path is None                       # the bundled model stays in use
+    bare = tmp_path / "mine.pt"                          # weights without their card
+    shutil.copy(bundled_model_path(), bare)
+    assert pred.choose_model_file(bare)
+    assert pred.model_path == str(bare)
+    text, tip = pred.model_label()
+    assert "mine" in text and "unverified" in text and "unverified" in tip

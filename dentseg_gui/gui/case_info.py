@@ -72,6 +72,9 @@ def case_info_html(doc) -> str:
         model_name = model.get("name") if isinstance(model, dict) else model
         lines.append(f"Model: {html.escape(str(model_name or 'LU-Net'))}"
                      + (f" ({html.escape(str(pred.get('model_sha256'))[:10])}…)" if pred.get("model_sha256") else ""))
+        for key in ("model_note", "engine_note"):       # an unverified model, a torch fallback
+            if pred.get(key):
+                lines.append(f"<span style='color:#b35c00'>{html.escape(str(pred[key]))}</span>")
     # the verdict of the prediction behind this case (also from a `dentseg predict` file)
     note = prediction_note_html(flagged_quality(ann))
     if note:

@@ -65,12 +65,27 @@ class PredictionController(QObject):
         return Path(self.model_path) if self.model_path else bundled_model_path()
 
     def model_label(self) -> tuple[str, str]:
-        """(status bar text, tooltip) for the model in use."""
+        """(status bar text, tooltip) for the model in use; a model without a card says so."""
         path = self.model_file()
         if path.is_file():
+            unverified = self._unverified(path)
+            if unverified:
+                return (f"Model: {self.model_name()} <span style='color:#b35c00'>(unverified)</span>",
+                        f"{path}\n{unverified}")
             return f"Model: {self.model_name()}", str(path)
         return (f"<span style='color:#b35c00'>Model: {self.model_name()} (missing)</span>",
                 f"{path} not found: choose a model in Model › Choose model")
+
+    @staticmethod
+    def _unverified(path: Path) -> str:
+        """The "unverified model" note of a model without a card, '' for a verified one."""
+        from ..core.errors import ModelError
+        from ..model.model_file import inspect_model_file
+        try:
+            info = inspect_model_file(path)
+        except ModelError as exc:
+            return str(exc)
+        return "" if info.verified else "; ".join(info.notes) or "unverified model"
 
     def available_models(self) -> list[tuple[str, Path, bool, bool]]:
         """(label, path, is the bundled one, is in use) for the Choose-model menu."""
@@ -88,11 +103,26 @@ class PredictionController(QObject):
         self.modelChanged.emit()
         self.statusMessage.emit(f"Prediction model: {self.model_name()}", 4000)
 
-    def choose_model_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.host, "Choose a model", str(self.session.last_dir),
-                                              "LU-Net model (*.pt);;All files (*)")
-        if path:
-            self.set_model(path)
+    def choose_model_file(self, path: str | Path | None = None) -> bool:
+        """Let the user pick a model file; it is checked now (not at the next prediction): a file
+        that is not a DentSeg model, or a pickle with code, is refused with the reason; a model
+        without a card is accepted as "unverified". True when the model was set."""
+        from ..core.errors import ModelError
+        from ..model.model_file import inspect_model_file
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self.host, "Choose a model", str(self.session.last_dir),
+                                                  "LU-Net model (*.pt *.onnx);;All files (*)")
+            if not path:
+                return False
+        try:
+            info = inspect_model_file(path)
+        except ModelError as exc:
+            messages.show_error(self.host, "Not a usable model", f"{exc}\n\nThe model in use stays "
+                                f"{self.model_name()}.")
+            return False
+        self.set_model(str(info.path))
+        self.statusMessage.emit(f"Prediction model: {info.line()}", 10000)
+        return True
 
     def set_compensation(self, on: bool) -> None:
         self.compensation = bool(on)
@@ -235,6 +265,14 @@ class PredictionController(QObject):
         self.session.refresh_row(row)
         return changed
 
+    def _engine_notes(self) -> str:
+        """What the user should know about how the network ran (unverified model, torch fallback)."""
+        from .workers import cached_predictor
+        pred = cached_predictor()
+        seg = getattr(pred, "segmenter", None)
+        notes = [*(getattr(seg, "notes", None) or []), getattr(seg, "engine_note", None)]
+        return "; ".join(n for n in notes if n)
+
     def _on_case_failed(self, index: int, message: str) -> None:
         log.warning("prediction failed: %s", message)
         self._errors.append(message)
@@ -249,10 +287,12 @@ class PredictionController(QObject):
         else:
             done = payload.get("done", 0) if isinstance(payload, dict) else 0
             flagged = self._flagged
+            notes = self._engine_notes()
             self.statusMessage.emit(
                 f"Prediction finished: {done} case(s)" + (f", {len(errors)} failed" if errors else "")
                 + (f"; the model is unsure about {flagged} ({'see the case info' if done == 1 else 'marked ⚠'}"
-                   "): check them before using the measurements" if flagged else ""), 15000)
+                   "): check them before using the measurements" if flagged else "")
+                + (f" ({notes})" if notes else ""), 15000)
         if outcome != "failed" and errors:
             listed = "\n".join(f"• {e}" for e in errors[:5])
             more = f"\n… and {len(errors) - 5} more" if len(errors) > 5 else ""

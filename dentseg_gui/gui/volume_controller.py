@@ -161,7 +161,9 @@ class VolumeController(QObject):
                 found, err = [], str(exc)
             return OpenedVolume(path, vol, {int(t.tooth): t for t in found}, err)
 
-        w = self.tracker.track(TaskWorker(work, name=f"open {path.name}", error_path=path, parent=self), "volume")
+        # the handler gets the volume from the signal; the worker lets go of it once delivered
+        w = self.tracker.track(TaskWorker(work, name=f"open {path.name}", error_path=path, parent=self,
+                                          release_after_delivery=True), "volume")
         w.progress.connect(self.tracker.set_progress)
         w.succeeded.connect(self._on_opened)
         w.failed.connect(self._on_failed)

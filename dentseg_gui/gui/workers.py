@@ -184,6 +184,12 @@ def _model_key(model_path: str | Path | None, compensation: bool) -> tuple:
             bool(compensation))
 
 
+def cached_predictor():
+    """The predictor loaded last (None before the first prediction)."""
+    with _predictor_lock:
+        return next(iter(_predictor_cache.values()), None)
+
+
 def get_predictor(model_path: str | Path | None = None, compensation: bool = True):
     """A cached ``model.predict.Predictor``; reloaded when the model file changes."""
     key = _model_key(model_path, compensation)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from ...core.geometry import as_multipolygon
+from ...core.geometry import as_multipolygon, bound_vertices, simplify_to_pixel_grid
 from ...core.region_edit import stroke_mask_geometry
 from .. import style
 from ..overlay import polyline_path
@@ -86,17 +86,19 @@ class BrushTool(Tool):
         self.stroke.setVisible(False)
         doc = self.doc
         name = self.canvas.active_region()
-        stroke = stroke_mask_geometry(pts, self.canvas.brush_size(), doc.image.pixels.shape)
+        # the stroke's outline on the pixel grid with few vertices, and the region's vertex count
+        # bounded, so edits stay fast however much is painted (core.geometry)
+        stroke = simplify_to_pixel_grid(stroke_mask_geometry(pts, self.canvas.brush_size(), doc.image.pixels.shape))
         if stroke.is_empty:
             return
         old = doc.region(name)
         if self.erase:
             if old.is_empty:
                 return
-            new = as_multipolygon(old.difference(stroke))
+            new = bound_vertices(as_multipolygon(old.difference(stroke)))
             doc.set_region(name, new, f"Erase ({name})")
         else:
-            new = as_multipolygon(old.union(stroke)) if not old.is_empty else stroke
+            new = bound_vertices(as_multipolygon(old.union(stroke)) if not old.is_empty else stroke)
             doc.set_region(name, new, f"Brush stroke ({name})")
 
     def hover(self, ev: CanvasEvent) -> None:
