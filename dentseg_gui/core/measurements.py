@@ -141,10 +141,27 @@ class ToothFrame:
         """Pixel geometry -> tooth-frame geometry (mm, x palatal, y apical)."""
         return shapely.transform(geom_px, lambda c: self.px_to_frame(c))
 
-    def tilt_deg(self) -> float:
-        """Unsigned angle between the long axis and the image's upward direction."""
-        up = np.array([0.0, -1.0])
+    def tilt_deg(self, up: tuple[float, float] = (0.0, -1.0)) -> float:
+        """Unsigned angle between the long axis and the image's upward direction (``up``: the
+        direction, in image pixels, that is up when the slice is shown upright)."""
+        up = np.asarray(up, float) / float(np.linalg.norm(up))
         return math.degrees(math.acos(max(-1.0, min(1.0, float(self.ey @ up)))))
+
+
+#: the image direction that is "up" once the slice is turned counter-clockwise by 0/90/180/270°
+_UP_AFTER_TURN = {0: (0.0, -1.0), 90: (1.0, 0.0), 180: (0.0, 1.0), 270: (-1.0, 0.0)}
+
+
+def upright_direction(ann: Annotation) -> tuple[float, float]:
+    """The direction in the image's pixels that points up when the slice is shown upright, from the
+    annotation's ``orientation`` record (``rotate_ccw_deg``; a mirror changes no vertical); the
+    image's own up when there is none."""
+    rec = ann.extra.get("orientation") if isinstance(ann.extra, dict) else None
+    try:
+        deg = int(rec.get("rotate_ccw_deg", 0)) % 360 if isinstance(rec, dict) else 0
+    except (TypeError, ValueError):
+        deg = 0
+    return _UP_AFTER_TURN.get(deg, _UP_AFTER_TURN[0])
 
 
 def _chord_length(region_frame: BaseGeometry, y_level: float) -> tuple[float, list[LineString]]:
@@ -187,7 +204,7 @@ def measure(ann: Annotation) -> MeasurementSet:
         return ms
 
     ms._set("root_length_mm", frame.root_length)
-    ms._set("axis_tilt_deg", frame.tilt_deg())
+    ms._set("axis_tilt_deg", frame.tilt_deg(upright_direction(ann)))
 
     if not pab_px.is_empty:
         pab = frame.geometry_to_frame(pab_px)

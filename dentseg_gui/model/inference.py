@@ -73,6 +73,8 @@ class SegmentationResult:
     spacing_used: tuple[float, float]                  # (row, column) mm
     spacing_assumed: bool
     landmark_source: dict[str, str] = field(default_factory=dict)  # 'heatmap' | 'enamel_end'
+    orientation_deg: int = 0          # the image must be turned this much (counter-clockwise) to stand upright
+    orientation_scores: dict[int, float] = field(default_factory=dict)   # each orientation tried (orientation.py)
 
     def class_prob(self, name: str) -> np.ndarray:
         return self.probs[CLASSES.index(name)]

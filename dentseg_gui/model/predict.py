@@ -19,6 +19,8 @@ reported by name while the others go on; ``predict_cli`` is ``dentseg predict``.
 
 from __future__ import annotations
 
+import dataclasses
+
 import datetime as _dt
 import os
 import time
@@ -151,7 +153,13 @@ class Predictor:
         Split so that a batch can run the network on one image while the previous
         one is turned into regions and measurements (``model.batch``).
         """
-        return self.load().segment(image, spacing=spacing, should_stop=should_stop)
+        from .orientation import segment_upright
+        seg, degrees, scores = segment_upright(self.load().segment, image, spacing=spacing,
+                                               should_stop=should_stop)
+        if degrees or len(scores) > 1:
+            seg = dataclasses.replace(seg, orientation_deg=degrees,
+                                      orientation_scores={k: round(v, 3) for k, v in scores.items()})
+        return seg
 
     def annotate(self, image: SliceImage, seg, should_stop: StopFn | None = None,
                  timings: dict[str, float] | None = None, t_start: float | None = None) -> PredictionResult:
@@ -181,6 +189,9 @@ class Predictor:
                          width=image.width, height=image.height, pixel_spacing_mm=sp,
                          regions={"PAB": pab, "enamel": enamel}, landmarks=landmarks)
         ann.provenance = self._provenance(seg_model, seg, comp)
+        degrees = int(getattr(seg, "orientation_deg", 0) or 0)
+        if degrees:      # shown upright by turning it; the axis tilt is measured against that view
+            ann.extra["orientation"] = {"rotate_ccw_deg": degrees, "mirror": False, "source": "model"}
         ann = apply_measurements(ann)
         quality = assess(ann, getattr(seg, "landmark_confidence", None), segmentation_certainty(seg.probs),
                          spacing_assumed=bool(getattr(seg, "spacing_assumed", False)))
@@ -206,6 +217,9 @@ class Predictor:
             "class_weights": _jsonable(getattr(seg_model, "class_weights", None)),
             "compensation": comp_info,
             "spacing_assumed": bool(getattr(seg, "spacing_assumed", False)),
+            "orientation_deg": int(getattr(seg, "orientation_deg", 0) or 0),
+            "orientation_scores": {str(k): v for k, v in (getattr(seg, "orientation_scores", None) or {}).items()}
+            or None,
             "landmark_source": _jsonable(getattr(seg, "landmark_source", None)),
             "landmark_confidence": _jsonable(getattr(seg, "landmark_confidence", None)),
             "created": created,
