@@ -510,3 +510,39 @@ def test_axis_and_landmark_labels_do_not_cover_each_other_on_the_demo_case(qtbot
     overlaps = [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
                 if labels[a].intersected(labels[b]).width() * labels[a].intersected(labels[b]).height() > 4]
     assert overlaps == []
+
+
+# --------------------------------------------------------------------------- orientation of the view
+
+
+def test_a_turned_view_still_edits_the_right_pixels_and_the_turn_is_one_undo_step(canvas):
+    ph = generate_phantom(2)
+    doc = show(canvas, CaseDocument(ph.image, ph.annotation))
+    tilt = doc.measurements().values["axis_tilt_deg"]
+    apex = np.array(doc.annotation.landmarks["apex"])
+    before = wpos(canvas, apex)
+    assert doc.set_orientation(180, False)
+    QtCore.QCoreApplication.processEvents()
+    after = wpos(canvas, apex)
+    # the apex now shows in the lower half of the view (the slice stands on its head)
+    assert before.y() < canvas.viewport().height() / 2 < after.y()
+    # the axis tilt is measured against the view's "up", so the tooth now reads 180 - tilt
+    assert doc.measurements().values["axis_tilt_deg"] == pytest.approx(180 - tilt, abs=1e-6)
+    assert doc.annotation.extra["orientation"]["rotate_ccw_deg"] == 180
+    # a click lands on the image pixel under the cursor, whatever the turn
+    key(canvas, Qt.Key.Key_3)
+    target = apex + np.array([6.0, 9.0])
+    click(canvas, target)
+    assert np.allclose(doc.annotation.landmarks["apex"], mapped(canvas, target), atol=1e-6)
+    assert np.linalg.norm(np.array(doc.annotation.landmarks["apex"]) - target) < 1.0
+    assert doc.set_orientation(90, True)
+    QtCore.QCoreApplication.processEvents()
+    click(canvas, apex)
+    assert np.linalg.norm(np.array(doc.annotation.landmarks["apex"]) - apex) < 1.0
+    # undo: the apex back, then the turns one step each
+    doc.undo_stack.undo()
+    doc.undo_stack.undo()
+    assert doc.orientation == (180, False)
+    doc.undo_stack.undo()
+    doc.undo_stack.undo()
+    assert doc.orientation == (0, False) and "orientation" not in doc.annotation.extra

@@ -94,6 +94,45 @@ def _half(a: np.ndarray) -> np.ndarray:
         return m.round().astype(a.dtype) if a.dtype.kind in "ui" else m.astype(a.dtype)
 
 
+class ImageLayer(pg.ItemGroup):
+    """Everything drawn in image pixel coordinates (the image, regions, landmarks, overlays,
+    tool previews), turned and mirrored as one for display.
+
+    The slice is shown upright by turning this layer (``set_orientation``); the items inside
+    keep image pixel coordinates, so tools, hit-testing and the annotation never see the
+    turn. Its bounding rect is the image's, so the view fits the turned image.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._rect = QtCore.QRectF()
+        self.orientation = (0, False)
+
+    def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 - Qt API
+        return self._rect
+
+    def addItem(self, item, ignoreBounds: bool = False) -> None:  # noqa: N802, N803 - ViewBox's API
+        item.setParentItem(self)
+
+    def set_image_size(self, width: int, height: int) -> None:
+        self.prepareGeometryChange()
+        self._rect = QtCore.QRectF(-0.5, -0.5, float(width), float(height))
+        self.set_orientation(*self.orientation)
+
+    def set_orientation(self, rotate_ccw_deg: int, mirror: bool) -> None:
+        """Turn the content counter-clockwise by ``rotate_ccw_deg`` about the image's centre, then
+        mirror it left-right (view y points down, so a counter-clockwise turn is a negative angle)."""
+        self.orientation = (int(rotate_ccw_deg) % 360, bool(mirror))
+        c = self._rect.center()
+        t = QtGui.QTransform()
+        t.translate(c.x(), c.y())
+        if mirror:
+            t.scale(-1.0, 1.0)
+        t.rotate(-float(self.orientation[0]))
+        t.translate(-c.x(), -c.y())
+        self.setTransform(t)
+
+
 class ImageCanvas(QtWidgets.QWidget):
     """The interactive image view of one ``CaseDocument`` (see module doc)."""
 
@@ -119,6 +158,8 @@ class ImageCanvas(QtWidgets.QWidget):
         self.viewbox = pg.ViewBox(invertY=True, lockAspect=True, enableMenu=False,
                                   defaultPadding=0.02)
         self.view.setCentralItem(self.viewbox)
+        self.layer = ImageLayer()
+        self.viewbox.addItem(self.layer)
         self.image_item = pg.ImageItem()
         # pixel (row i, col j) covers [j-0.5, j+0.5] x [i-0.5, i+0.5] (DESIGN.md)
         self.image_item.setTransform(QtGui.QTransform.fromTranslate(-0.5, -0.5))
@@ -126,7 +167,7 @@ class ImageCanvas(QtWidgets.QWidget):
         # repaint does not rescale it again (demo case: 9.1 -> 5.7 ms per repaint). Qt caches
         # only the part in the viewport, so a zoomed-in radiograph costs no extra memory.
         self.image_item.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
-        self.viewbox.addItem(self.image_item)
+        self.layer.addItem(self.image_item)
         self._pyramid: DisplayPyramid | None = None
         self._display_level = -1
         self.viewbox.sigRangeChanged.connect(self._update_display_level)
@@ -152,13 +193,13 @@ class ImageCanvas(QtWidgets.QWidget):
         for z, name in enumerate(REGIONS):
             it = QtWidgets.QGraphicsPathItem()
             it.setZValue(10 + z)
-            self.viewbox.addItem(it, ignoreBounds=True)
+            self.layer.addItem(it, ignoreBounds=True)
             self.region_items[name] = it
             self._apply_region_style(name)
 
         self.landmark_item = pg.ScatterPlotItem(pxMode=True)
         self.landmark_item.setZValue(30)
-        self.viewbox.addItem(self.landmark_item, ignoreBounds=True)
+        self.layer.addItem(self.landmark_item, ignoreBounds=True)
         self.landmark_labels: dict[str, pg.TextItem] = {}
         for name in LANDMARKS:
             color, _sym, label = style.LANDMARK_STYLES[name]
@@ -167,10 +208,10 @@ class ImageCanvas(QtWidgets.QWidget):
             t.setFont(style.label_font(8.5))
             t.setZValue(31)
             t.setVisible(False)
-            self.viewbox.addItem(t, ignoreBounds=True)
+            self.layer.addItem(t, ignoreBounds=True)
             self.landmark_labels[name] = t
 
-        self.measurement_overlay = MeasurementOverlay(self.viewbox)
+        self.measurement_overlay = MeasurementOverlay(self.layer)
 
         self.tools: dict[str, Tool] = make_tools(self)
         self._tool = self.tools["navigate"]
@@ -221,6 +262,8 @@ class ImageCanvas(QtWidgets.QWidget):
             self._show_level(len(self._pyramid.levels) - 1, (lo, hi))
             self.histogram.item.setHistogramRange(float(arr.min()), float(arr.max()))
             self.histogram.item.setLevels(lo, hi)
+            self.layer.set_image_size(doc.image.width, doc.image.height)
+            self.layer.set_orientation(*doc.orientation)
             self._apply_aspect()
         for name in REGIONS:
             self._update_region(name)
@@ -258,7 +301,8 @@ class ImageCanvas(QtWidgets.QWidget):
         return [(d.regionsChanged, self._on_region_changed),
                 (d.landmarksChanged, self._on_landmarks_changed),
                 (d.measurementsChanged, self._on_measurements_changed),
-                (d.spacingChanged, self._on_spacing_changed)]
+                (d.spacingChanged, self._on_spacing_changed),
+                (d.orientationChanged, self._on_orientation_changed)]
 
     def _on_region_changed(self, name: str) -> None:
         self._update_region(name)
@@ -276,6 +320,11 @@ class ImageCanvas(QtWidgets.QWidget):
         self._apply_aspect()
         self.tools["palatal_edit"].document_changed()
 
+    def _on_orientation_changed(self) -> None:
+        self.layer.set_orientation(*self._doc.orientation)
+        self._apply_aspect()
+        self.fit()
+
     def _apply_aspect(self) -> None:
         """Show anisotropic pixels at their true shape.
 
@@ -284,6 +333,8 @@ class ImageCanvas(QtWidgets.QWidget):
         """
         sp = self._doc.spacing if self._doc is not None else None
         ratio = 1.0 if not sp else float(sp[1]) / float(sp[0])
+        if self.layer.orientation[0] in (90, 270):     # turned: the image's rows run across the screen
+            ratio = 1.0 / ratio
         self.viewbox.setAspectLocked(True, ratio=ratio)
 
     # ================================================================== drawing
@@ -343,11 +394,11 @@ class ImageCanvas(QtWidgets.QWidget):
         if self._doc is None:
             return
         h, w = self._doc.image.pixels.shape
-        self.viewbox.setRange(QtCore.QRectF(-0.5, -0.5, w, h), padding=0.02)
+        self.viewbox.setRange(self.layer.mapRectToParent(QtCore.QRectF(-0.5, -0.5, w, h)), padding=0.02)
 
     def zoom_to(self, rect: QtCore.QRectF) -> None:
         """Show ``rect`` (image pixels)."""
-        self.viewbox.setRange(rect, padding=0.0)
+        self.viewbox.setRange(self.layer.mapRectToParent(rect), padding=0.0)
 
     def set_levels(self, lo: float, hi: float) -> None:
         """Window/level in the image's raw units."""
@@ -383,14 +434,14 @@ class ImageCanvas(QtWidgets.QWidget):
         return QtCore.QPoint(round(p.x()), round(p.y()))
 
     def image_to_widget_f(self, x: float, y: float) -> QtCore.QPointF:
-        scene = self.viewbox.mapViewToScene(QtCore.QPointF(float(x), float(y)))
+        scene = self.layer.mapToScene(QtCore.QPointF(float(x), float(y)))
         return self.view.viewportTransform().map(scene)
 
     def widget_to_image(self, pos: QtCore.QPointF | QtCore.QPoint) -> np.ndarray:
         """Viewport widget coordinates -> image pixel coordinates (x, y)."""
         inv, _ok = self.view.viewportTransform().inverted()
         scene = inv.map(QtCore.QPointF(pos))
-        p = self.viewbox.mapSceneToView(scene)
+        p = self.layer.mapFromScene(scene)
         return np.array([p.x(), p.y()], float)
 
     # ---- tools
@@ -672,9 +723,10 @@ class ImageCanvas(QtWidgets.QWidget):
     def _pan_to(self, wp: QtCore.QPointF) -> None:
         if self._last_widget_pos is None:
             return
-        a = self.widget_to_image(self._last_widget_pos)
-        b = self.widget_to_image(wp)
-        self.viewbox.translateBy(x=float(a[0] - b[0]), y=float(a[1] - b[1]))
+        inv, _ok = self.view.viewportTransform().inverted()     # view coordinates: the turned image
+        a = self.viewbox.mapSceneToView(inv.map(QtCore.QPointF(self._last_widget_pos)))
+        b = self.viewbox.mapSceneToView(inv.map(QtCore.QPointF(wp)))
+        self.viewbox.translateBy(x=float(a.x() - b.x()), y=float(a.y() - b.y()))
 
     def _emit_cursor_info(self, pos: np.ndarray) -> None:
         doc = self._doc

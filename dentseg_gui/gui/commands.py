@@ -130,6 +130,20 @@ class SetProvenanceCommand(_DocumentCommand):
         self._doc._write_provenance(self.key, self.old)
 
 
+class SetOrientationCommand(_DocumentCommand):
+    """Turn / mirror how the slice is shown (the annotation's ``orientation`` record)."""
+
+    def __init__(self, doc: "CaseDocument", old: dict | None, new: dict | None, text: str):
+        super().__init__(doc, text)
+        self.old, self.new = old, new
+
+    def redo(self) -> None:
+        self._doc._write_orientation(self.new)
+
+    def undo(self) -> None:
+        self._doc._write_orientation(self.old)
+
+
 class CompoundCommand(_DocumentCommand):
     """Several edits as one undo step (e.g. applying a prediction).
 

@@ -30,7 +30,7 @@ from ..core.errors import AnnotationError
 from ..core.geometry import as_multipolygon
 from ..core.image import SliceImage
 from ..core.measurements import KEYS, MeasurementSet, measure
-from .commands import (CompoundCommand, SetLandmarkCommand, SetProvenanceCommand,
+from .commands import (CompoundCommand, SetLandmarkCommand, SetOrientationCommand, SetProvenanceCommand,
                        SetRegionCommand, SetSpacingCommand, geometries_equal)
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ class CaseDocument(QObject):
     measurementsChanged = Signal(object)  # core.measurements.MeasurementSet
     modifiedChanged = Signal(bool)
     spacingChanged = Signal(object)       # (row, col) mm or None
+    orientationChanged = Signal()         # how the slice is shown (turned / mirrored)
     predictionChanged = Signal()
     changed = Signal()                    # any edit, undo or redo (autosave hooks here)
 
@@ -94,6 +95,7 @@ class CaseDocument(QObject):
         self._pending_regions: list[str] = []
         self._pending_landmarks = False
         self._pending_spacing = False
+        self._pending_orientation = False
         self._measurements = self._compute_measurements()
 
     def _on_clean_changed(self, clean: bool) -> None:
@@ -187,6 +189,36 @@ class CaseDocument(QObject):
                      else f"Set pixel spacing {spacing[0]:g} x {spacing[1]:g} mm")))
         return True
 
+    # ------------------------------------------------------------------ orientation
+    @property
+    def orientation(self) -> tuple[int, bool]:
+        """(degrees counter-clockwise, mirrored): how the image is turned to show the tooth upright."""
+        return orientation_of(self._ann)
+
+    def set_orientation(self, rotate_ccw_deg: int, mirror: bool, text: str | None = None,
+                        source: str = "user") -> bool:
+        """Show the slice turned by ``rotate_ccw_deg`` (0/90/180/270) and mirrored left-right, as one
+        undo step. Regions and landmarks stay in the file's pixel coordinates; the annotation
+        records the turn (``orientation``) and the axis tilt is measured against the upright view."""
+        deg = int(rotate_ccw_deg) % 360
+        if deg % 90:
+            raise ValueError(f"a slice turns by multiples of 90 degrees, got {rotate_ccw_deg!r}")
+        if (deg, bool(mirror)) == self.orientation:
+            return False
+        old = copy.deepcopy(self._ann.extra.get("orientation"))
+        new = None if (deg, bool(mirror)) == (0, False) else {"rotate_ccw_deg": deg, "mirror": bool(mirror),
+                                                             "source": source}
+        self.undo_stack.push(SetOrientationCommand(self, old, new, text or "Turn the slice"))
+        return True
+
+    def _write_orientation(self, rec: dict | None) -> None:
+        if rec is None:
+            self._ann.extra.pop("orientation", None)
+        else:
+            self._ann.extra["orientation"] = copy.deepcopy(rec)
+        self._pending_orientation = True
+        self._flush()
+
     def set_prediction(self, pred: Annotation | None) -> None:
         """Keep ``pred`` as the last model output (not part of the undo history)."""
         self.prediction = pred
@@ -233,6 +265,10 @@ class CaseDocument(QObject):
                                             dict(stamp), f"Predicted {name}"))
         if not parts:
             return False
+        pred_orient = pred.extra.get("orientation") if isinstance(pred.extra, dict) else None
+        if pred_orient and self._ann.extra.get("orientation") is None:
+            # the model found the slice turned: show it upright (the user's own turn is kept)
+            parts.append(SetOrientationCommand(self, None, copy.deepcopy(pred_orient), "Turn the slice upright"))
         parts.append(SetProvenanceCommand(self, "prediction",
                                           copy.deepcopy(self._ann.provenance.get("prediction")),
                                           copy.deepcopy(pred.provenance) or {"model": model_info},
@@ -252,7 +288,8 @@ class CaseDocument(QObject):
         if (ann.width, ann.height) != (self.image.width, self.image.height):
             raise AnnotationError(f"the recovered annotation is for a {ann.width}x{ann.height} image, "
                                   f"this case is {self.image.width}x{self.image.height}")
-        if ann.extra != self._ann.extra:
+        others = lambda a: {k: v for k, v in a.extra.items() if k != "orientation"}  # noqa: E731
+        if others(ann) != others(self._ann):
             raise AnnotationError("the recovered annotation has other extra fields than the saved file")
         new_prov = ann.provenance or {}
 
@@ -262,6 +299,9 @@ class CaseDocument(QObject):
             return copy.deepcopy(entry)
 
         parts: list = []
+        if ann.extra.get("orientation") != self._ann.extra.get("orientation"):
+            parts.append(SetOrientationCommand(self, copy.deepcopy(self._ann.extra.get("orientation")),
+                                               copy.deepcopy(ann.extra.get("orientation")), text))
         if ann.pixel_spacing_mm != self._ann.pixel_spacing_mm:
             parts.append(SetSpacingCommand(self, self._ann.pixel_spacing_mm, ann.pixel_spacing_mm, text))
         for name in sorted(set(self._ann.regions) | set(ann.regions)):
@@ -377,8 +417,11 @@ class CaseDocument(QObject):
         regions, self._pending_regions = self._pending_regions, []
         landmarks, self._pending_landmarks = self._pending_landmarks, False
         spacing, self._pending_spacing = self._pending_spacing, False
+        orientation, self._pending_orientation = self._pending_orientation, False
         if spacing:
             self.spacingChanged.emit(self._ann.pixel_spacing_mm)
+        if orientation:
+            self.orientationChanged.emit()
         for name in regions:
             self.regionsChanged.emit(name)
         if landmarks:
@@ -395,6 +438,18 @@ class CaseDocument(QObject):
             ms = MeasurementSet()
             ms._miss(KEYS, f"internal error while measuring: {exc}")
             return ms
+
+
+def orientation_of(ann: Annotation) -> tuple[int, bool]:
+    """(degrees counter-clockwise, mirrored) from an annotation's ``orientation`` record."""
+    rec = ann.extra.get("orientation") if isinstance(ann.extra, dict) else None
+    if not isinstance(rec, dict):
+        return 0, False
+    try:
+        deg = int(rec.get("rotate_ccw_deg", 0)) % 360
+    except (TypeError, ValueError):
+        deg = 0
+    return (deg if deg % 90 == 0 else 0), bool(rec.get("mirror", False))
 
 
 def _model_summary(prov: dict) -> Any:

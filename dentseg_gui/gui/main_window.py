@@ -389,6 +389,25 @@ class MainWindow(QMainWindow):
         When it can't run, the canvas says why on ``statusMessage`` (status bar)."""
         return bool(self.canvas.run_action(name))
 
+    def turn_slice(self, degrees: int) -> bool:
+        """Turn the open slice's view counter-clockwise by ``degrees`` (one undo step)."""
+        doc = self.session.document
+        if doc is None:
+            return False
+        deg, mirror = doc.orientation
+        # on a mirrored view, turning the screen left turns the stored image right
+        return doc.set_orientation((deg + (-degrees if mirror else degrees)) % 360, mirror,
+                                   f"Turn the slice {degrees:+d}°")
+
+    def mirror_slice(self) -> bool:
+        doc = self.session.document
+        return doc is not None and doc.set_orientation(doc.orientation[0], not doc.orientation[1],
+                                                       "Mirror the slice left-right")
+
+    def reset_slice_orientation(self) -> bool:
+        doc = self.session.document
+        return doc is not None and doc.set_orientation(0, False, "Show the slice as stored")
+
     def show_training(self) -> None:
         self.training_panel.set_cases(self.session.cases.paths())
         self.training_panel.refresh_models()

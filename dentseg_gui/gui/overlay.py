@@ -110,7 +110,8 @@ class MeasurementOverlay:
               ("level 50", "thickness"), ("level 75", "thickness"), ("level 90", "thickness"),
               ("crest", "crest"))
 
-    def __init__(self, viewbox: pg.ViewBox):
+    def __init__(self, viewbox):
+        """``viewbox``: where the items go (``addItem``): the canvas's image layer or a ViewBox."""
         self._vb = viewbox
         self._visible = {"axes": True, "thickness": True, "crest": True, "labels": True}
 

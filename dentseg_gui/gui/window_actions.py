@@ -71,6 +71,16 @@ class WindowActions:
         self.undo.setShortcut(SK.Undo)
         self.redo = w.undo_group.createRedoAction(w, "&Redo")
         self.redo.setShortcut(SK.Redo)
+        self.turn_left = A("Turn 90° &left", lambda: w.turn_slice(90), "Ctrl+Shift+Left",
+                           "Show the slice turned 90° counter-clockwise (apex up); regions and landmarks turn "
+                           "with it, the annotation records it, and the axis tilt is measured upright")
+        self.turn_right = A("Turn 90° &right", lambda: w.turn_slice(-90), "Ctrl+Shift+Right",
+                            "Show the slice turned 90° clockwise")
+        self.turn_180 = A("Turn &180°", lambda: w.turn_slice(180), None, "Show the slice upside down")
+        self.mirror = A("&Mirror left–right", w.mirror_slice, "Ctrl+Shift+M",
+                        "Show the slice mirrored (labial on the other side)")
+        self.orientation_reset = A("Show as stored", w.reset_slice_orientation, None,
+                                   "Show the image as it is stored in the file")
         self.spacing = A("Pixel &spacing…", lambda: session.ask_spacing(w.selected_rows()), None,
                          "Set the pixel size in mm of the open case and of every case selected in "
                          "the list (images without it cannot be measured)")
@@ -128,6 +138,9 @@ class WindowActions:
         e.addSeparator()
         self.tools_menu = e.addMenu("&Tools")
         self.edit_menu = e
+        self.orientation_menu = e.addMenu("&Orientation")
+        for a in (self.turn_left, self.turn_right, self.turn_180, self.mirror, None, self.orientation_reset):
+            self.orientation_menu.addSeparator() if a is None else self.orientation_menu.addAction(a)
         e.addAction(self.spacing)
 
         v = mb.addMenu("&View")
@@ -261,7 +274,8 @@ class WindowActions:
         has_doc = w.session.document is not None
         predicting = w.prediction.is_running()
         n = len(w.session.cases.entries)
-        for a in (self.save, self.save_as, self.csv, self.pdf, self.png):
+        for a in (self.save, self.save_as, self.csv, self.pdf, self.png, self.turn_left, self.turn_right,
+                  self.turn_180, self.mirror, self.orientation_reset):
             a.setEnabled(has_doc)
         self.spacing.setEnabled(has_doc or bool(n))
         self.predict.setEnabled(has_doc and not predicting)

@@ -35,7 +35,7 @@ class BrushTool(Tool):
                                             1.3, 0.9))
         self.ring.setZValue(45)
         for it in (self.stroke, self.ring):
-            canvas.viewbox.addItem(it, ignoreBounds=True)
+            canvas.layer.addItem(it, ignoreBounds=True)
             it.setVisible(False)
 
     def activate(self) -> None:

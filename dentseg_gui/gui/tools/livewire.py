@@ -46,7 +46,7 @@ class LiveWireTool(Tool):
         self._wire_doc = None
         self._cursor: np.ndarray | None = None
         self._cursor_straight = False
-        vb = canvas.viewbox
+        vb = canvas.layer
         colour = style.PALATAL_CURVE_COLOR if palatal else style.PREVIEW_COLOR
         self.path_item = QtWidgets.QGraphicsPathItem()
         self.path_item.setPen(style.cosmetic_pen(colour, 1.8))

@@ -49,7 +49,7 @@ class PalatalEditTool(Tool):
                                               brush=pg.mkBrush(style.HANDLE_FILL))
         self.handle_item.setZValue(36)
         for it in (self.curve_item, self.handle_item):
-            canvas.viewbox.addItem(it, ignoreBounds=True)
+            canvas.layer.addItem(it, ignoreBounds=True)
             it.setVisible(False)
 
     def activate(self) -> None:

@@ -33,7 +33,7 @@ class PolygonTool(Tool):
         self._press_edge = None
         self._drag = None            # (start geom, vertex where, merge key)
         self._hover_vertex = None
-        vb = canvas.viewbox
+        vb = canvas.layer
         self.line = QtWidgets.QGraphicsPathItem()
         self.line.setPen(style.cosmetic_pen(style.PREVIEW_COLOR, 1.6))
         self.line.setZValue(40)
