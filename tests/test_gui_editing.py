@@ -546,3 +546,24 @@ def test_a_turned_view_still_edits_the_right_pixels_and_the_turn_is_one_undo_ste
     doc.undo_stack.undo()
     doc.undo_stack.undo()
     assert doc.orientation == (0, False) and "orientation" not in doc.annotation.extra
+
+
+def _overlaps(canvas) -> list[tuple[str, str]]:
+    items = canvas.label_items()
+    rects = [(t.toPlainText() if hasattr(t, "toPlainText") else t.textItem.toPlainText(), t.sceneBoundingRect())
+             for t in items]
+    return [(a, b) for i, (a, ra) in enumerate(rects) for b, rb in rects[i + 1:] if ra.intersects(rb)]
+
+
+@pytest.mark.parametrize("turn", [(0, False), (180, False), (90, True)])
+def test_labels_never_cover_each_other_even_zoomed_out_or_turned(canvas, turn):
+    ph = generate_phantom(0, "demo")
+    doc = show(canvas, CaseDocument(ph.image, ph.annotation))
+    doc.set_orientation(*turn)
+    QtCore.QCoreApplication.processEvents()
+    for zoom in (1.0, 2.5, 5.0):                       # fitted, then zoomed out until the tooth is small
+        canvas.viewbox.scaleBy((zoom, zoom))
+        QtCore.QCoreApplication.processEvents()
+        assert len(canvas.label_items()) >= 8
+        assert _overlaps(canvas) == []
+        canvas.fit()

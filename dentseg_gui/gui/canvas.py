@@ -211,7 +211,9 @@ class ImageCanvas(QtWidgets.QWidget):
             self.layer.addItem(t, ignoreBounds=True)
             self.landmark_labels[name] = t
 
-        self.measurement_overlay = MeasurementOverlay(self.layer)
+        self.measurement_overlay = MeasurementOverlay(self.layer, to_screen=self._to_screen)
+        # labels never cover each other: re-laid out after every change and zoom, in screen space
+        self.viewbox.sigTransformChanged.connect(lambda *_: self._layout_labels())
 
         self.tools: dict[str, Tool] = make_tools(self)
         self._tool = self.tools["navigate"]
@@ -324,6 +326,49 @@ class ImageCanvas(QtWidgets.QWidget):
         self.layer.set_orientation(*self._doc.orientation)
         self._apply_aspect()
         self.fit()
+        self._update_landmarks()               # label sides are chosen as the user sees them
+        self._update_measurement_overlay()
+
+    def _to_screen(self, p) -> tuple[float, float]:
+        """Image point -> scene point (screen-aligned: x right, y down on the screen)."""
+        q = self.layer.mapToScene(QtCore.QPointF(float(p[0]), float(p[1])))
+        return q.x(), q.y()
+
+    def label_items(self) -> list:
+        """Every visible text label on the image (landmarks and measurement overlay)."""
+        items = [*self.landmark_labels.values(), *self.measurement_overlay.items()]
+        return [t for t in items if isinstance(t, pg.TextItem) and t.isVisible()]
+
+    def _layout_labels(self) -> None:
+        """Move labels apart on the screen where they would overlap: each keeps its anchor side and
+        slides down (in steps of its own height) below the labels above it that it would cover."""
+        placed: list[QtCore.QRectF] = []
+        labels = []
+        for t in self.label_items():
+            t.updateTransform()      # its upright transform follows the view at once, not at the next paint
+            base = getattr(t, "_base_anchor", None)
+            if base is None or tuple(t.anchor) not in (base, getattr(t, "_laid_anchor", None)):
+                base = tuple(t.anchor)             # set by the owner since the last layout
+                t._base_anchor = base
+            if tuple(t.anchor) != base:
+                t.setAnchor(base)
+            labels.append(t)
+        labels.sort(key=lambda t: t.sceneBoundingRect().top())
+        for t in labels:
+            rect = t.sceneBoundingRect()
+            h = max(rect.height(), 1.0)
+            shift = 0.0
+            for _ in range(12):
+                r = rect.translated(0.0, shift)
+                hit = [q for q in placed if q.intersects(r.adjusted(0, -1, 0, 1))]
+                if not hit:
+                    break
+                shift = max(q.bottom() for q in hit) - rect.top() + 2.0
+            if shift:
+                ax, ay = t._base_anchor
+                t.setAnchor((ax, ay - shift / h))
+            t._laid_anchor = tuple(t.anchor)
+            placed.append(rect.translated(0.0, shift))
 
     def _apply_aspect(self) -> None:
         """Show anisotropic pixels at their true shape.
@@ -367,15 +412,17 @@ class ImageCanvas(QtWidgets.QWidget):
                           "pen": pg.mkPen("#000000", width=1.5), "brush": pg.mkBrush(color),
                           "data": name})
             label.setPos(p[0], p[1])
-            label.setAnchor(self._label_anchor(p, lm))
+            label.setAnchor(self._label_anchor(self._to_screen(p), [self._to_screen(q) for q in lm.values()
+                                                                   if q is not None]))
             label.setVisible(show and self._overlays["labels"])
         self.landmark_item.setData(spots)
         self.landmark_item.setVisible(show)
+        self._layout_labels()
 
     @staticmethod
     def _label_anchor(p, landmarks) -> tuple[float, float]:
-        """Put a landmark's label on the side facing away from the other landmarks."""
-        pts = [q for q in landmarks.values() if q is not None]
+        """Put a landmark's label on the side facing away from the other landmarks (screen points)."""
+        pts = [q for q in (landmarks.values() if isinstance(landmarks, dict) else landmarks) if q is not None]
         cx = sum(q[0] for q in pts) / len(pts)
         cy = sum(q[1] for q in pts) / len(pts)
         dx, dy = p[0] - cx, p[1] - cy
@@ -387,6 +434,7 @@ class ImageCanvas(QtWidgets.QWidget):
         doc = self._doc
         self.measurement_overlay.update(doc.annotation if doc else None,
                                         doc.measurements() if doc else None)
+        self._layout_labels()
 
     # ================================================================== public view API
     def fit(self) -> None:

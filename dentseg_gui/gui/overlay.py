@@ -110,9 +110,12 @@ class MeasurementOverlay:
               ("level 50", "thickness"), ("level 75", "thickness"), ("level 90", "thickness"),
               ("crest", "crest"))
 
-    def __init__(self, viewbox):
-        """``viewbox``: where the items go (``addItem``): the canvas's image layer or a ViewBox."""
+    def __init__(self, viewbox, to_screen=None):
+        """``viewbox``: where the items go (``addItem``): the canvas's image layer or a ViewBox.
+        ``to_screen`` maps an image point to the screen, so labels are put on the side facing away
+        from the line they belong to as the user sees it (the view may be turned or mirrored)."""
         self._vb = viewbox
+        self._to_screen = to_screen or (lambda p: p)
         self._visible = {"axes": True, "thickness": True, "crest": True, "labels": True}
 
         def path_item(pen: QtGui.QPen, z: float) -> QtWidgets.QGraphicsPathItem:
@@ -215,23 +218,27 @@ class MeasurementOverlay:
         # beyond the end of the x axis, on the side it slopes to (below it if it runs down) and
         # a few pixels clear of the line: the CEJ palatal label sits beside the CEJ, nearer the
         # origin, and would otherwise touch it at the usual zoom
+        sp, so = self._to_screen(pal_end), self._to_screen(o)
         self._set_label("x palatal", "x palatal", pal_end,
-                        (0.0 if pal_end[0] >= o[0] else 1.0, -0.3 if pal_end[1] > o[1] else 1.3))
+                        (0.0 if sp[0] >= so[0] else 1.0, -0.3 if sp[1] > so[1] else 1.3))
         crown_end = og.axis_ends[0]
-        self._set_label("long axis", "long axis", crown_end, _direction_anchor(crown_end, o))
+        self._set_label("long axis", "long axis", crown_end, self._away(crown_end, o))
         for level in (25, 50, 75, 90):
             line = og.level_lines.get(level)
             if line is None:
                 self._set_label(f"level {level}", None)
                 continue
             a, b = line
-            self._set_label(f"level {level}", thickness_label(level, ms), b, _direction_anchor(b, a))
+            self._set_label(f"level {level}", thickness_label(level, ms), b, self._away(b, a))
         if og.crest_line is not None:
             a, b = og.crest_line
             v = None if ms is None else ms.values.get("pab_crest_cej_mm")
-            self._set_label("crest", "crest" if v is None else f"crest  {v:+.2f} mm", a, _direction_anchor(a, b))
+            self._set_label("crest", "crest" if v is None else f"crest  {v:+.2f} mm", a, self._away(a, b))
         else:
             self._set_label("crest", None)
+
+    def _away(self, p: Point, away_from: Point) -> tuple[float, float]:
+        return _direction_anchor(self._to_screen(p), self._to_screen(away_from))
 
     def set_visible(self, which: str, on: bool) -> None:
         if which in self._visible:
