@@ -567,3 +567,23 @@ def test_labels_never_cover_each_other_even_zoomed_out_or_turned(canvas, turn):
         assert len(canvas.label_items()) >= 8
         assert _overlaps(canvas) == []
         canvas.fit()
+
+
+@pytest.mark.parametrize("seed,style", [(0, "demo"), (5, "standard"), (3, "shifted")])
+def test_exported_overlay_labels_are_legible_inside_and_apart(qtbot, seed, style):
+    """The PNG/PDF rendering: labels ~3 % of the picture's side, inside it, never covering each other."""
+    import json as _json
+
+    from dentseg_gui.core.measurements import measure
+    from dentseg_gui.gui.overlay import render_overlay_image
+    ph = generate_phantom(seed, style)
+    img = render_overlay_image(ph.image, ph.annotation, measurements=measure(ph.annotation), max_size=1400)
+    labels = _json.loads(img.text("dentseg-labels"))
+    assert len(labels) == 8                      # three landmarks, four levels, the crest
+    side = max(img.width(), img.height())
+    rects = [QtCore.QRectF(x, y, w, h) for _n, x, y, w, h in labels]
+    for r in rects:
+        assert r.height() >= 0.025 * side
+        assert QtCore.QRectF(0, 0, img.width(), img.height()).contains(r)
+    assert not [(a[0], b[0]) for i, (a, ra) in enumerate(zip(labels, rects))
+                for b, rb in zip(labels[i + 1:], rects[i + 1:]) if ra.intersects(rb)]

@@ -15,6 +15,7 @@ and the same look (``style.py``):
 
 from __future__ import annotations
 
+import json
 from typing import Iterable, Mapping
 
 import numpy as np
@@ -341,77 +342,106 @@ def render_overlay_image(image: SliceImage, annotation: Annotation,
         def dev(pt: Point) -> QtCore.QPointF:
             return QtCore.QPointF((pt[0] - off[0]) * scale, (pt[1] - off[1]) * scale)
 
+        # line widths and labels grow with the picture, so they read the same whatever size the
+        # picture is shown at (a report page shows a 1,500 px rendering ~3 inches wide)
+        u = max(1.0, max(out_w, out_h) / 640.0)
+        font = style.label_font(9.0)
+        font.setPixelSize(int(max(12.0, 0.028 * max(out_w, out_h))))   # ~3 % of the picture's side
+        placed: list[QtCore.QRectF] = []
+        bounds = QtCore.QRectF(0, 0, out_w, out_h)
+
+        names: list[str] = []
+
+        def text(at: QtCore.QPointF, s: str, color: str, left: bool) -> None:
+            placed.append(_halo_text(p, at, s, font, color, left, placed, u, bounds))
+            names.append(s)
+
         for name, geom in annotation.regions.items():
             st = styles.get(name)
             if st is None or not st.visible:
                 continue
             path = multipolygon_path(geom, off, scale)
             p.setBrush(style.qcolor(st.color, st.opacity))
-            p.setPen(style.cosmetic_pen(st.color, 2.0))
+            p.setPen(style.cosmetic_pen(st.color, 2.0 * u))
             p.drawPath(path)
         p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
         if og is not None:
             dash = QtCore.Qt.PenStyle.DashLine
             if show["axes"]:
-                p.setPen(style.cosmetic_pen(style.AXIS_COLOR, 1.5, 0.85, dash))
+                p.setPen(style.cosmetic_pen(style.AXIS_COLOR, 1.5 * u, 0.85, dash))
                 p.drawPath(segments_path([og.axis_ends, og.perpendicular_ends], off, scale))
             if show["thickness"]:
-                p.setPen(style.cosmetic_pen(style.LEVEL_COLOR, 1.0, 0.6, QtCore.Qt.PenStyle.DotLine))
+                p.setPen(style.cosmetic_pen(style.LEVEL_COLOR, 1.0 * u, 0.6, QtCore.Qt.PenStyle.DotLine))
                 p.drawPath(segments_path(_palatal_halves(og), off, scale))
-                p.setPen(style.cosmetic_pen(style.THICKNESS_COLOR, 3.0))
+                p.setPen(style.cosmetic_pen(style.THICKNESS_COLOR, 3.0 * u))
                 p.drawPath(segments_path((s for segs in og.thickness_segments.values() for s in segs),
                                          off, scale))
             if show["crest"] and og.crest_line is not None:
-                p.setPen(style.cosmetic_pen(style.CREST_COLOR, 2.0, 0.95, dash))
+                p.setPen(style.cosmetic_pen(style.CREST_COLOR, 2.0 * u, 0.95, dash))
                 p.drawPath(segments_path([og.crest_line], off, scale))
             if show["axes"]:
                 c = dev(og.origin)
-                p.setPen(style.cosmetic_pen(style.ORIGIN_COLOR, 2.0))
-                p.drawLine(c + QtCore.QPointF(-6, 0), c + QtCore.QPointF(6, 0))
-                p.drawLine(c + QtCore.QPointF(0, -6), c + QtCore.QPointF(0, 6))
-            if show["labels"]:
-                font = style.label_font(9.0)
-                if show["thickness"]:
-                    for level, (a, b) in og.level_lines.items():
-                        _halo_text(p, dev(b), thickness_label(level, measurements), font,
-                                   style.THICKNESS_COLOR, left=b[0] < a[0])
-                if show["crest"] and og.crest_line is not None:
-                    a, b = og.crest_line
-                    v = None if measurements is None else measurements.values.get("pab_crest_cej_mm")
-                    _halo_text(p, dev(a), "crest" if v is None else f"crest  {v:+.2f} mm", font,
-                               style.CREST_COLOR, left=a[0] < b[0])
+                p.setPen(style.cosmetic_pen(style.ORIGIN_COLOR, 2.0 * u))
+                r = 6.0 * u
+                p.drawLine(c + QtCore.QPointF(-r, 0), c + QtCore.QPointF(r, 0))
+                p.drawLine(c + QtCore.QPointF(0, -r), c + QtCore.QPointF(0, r))
         if show["landmarks"]:
-            font = style.label_font(9.0)
             for name in LANDMARKS:
                 pt = annotation.landmarks.get(name)
                 if pt is None:
                     continue
                 color, _symbol, label = style.LANDMARK_STYLES[name]
                 c = dev(pt)
-                p.setPen(style.cosmetic_pen("#000000", 1.2))
+                p.setPen(style.cosmetic_pen("#000000", 1.2 * u))
                 p.setBrush(style.qcolor(color))
-                p.drawEllipse(c, 5.0, 5.0)
+                p.drawEllipse(c, 5.0 * u, 5.0 * u)
                 if show["labels"]:
-                    _halo_text(p, c + QtCore.QPointF(8, -8), label, font, color, left=False)
+                    text(c + QtCore.QPointF(8 * u, -8 * u), label, color, left=False)
+        if og is not None and show["labels"]:
+            if show["thickness"]:
+                for level, (a, b) in sorted(og.level_lines.items(), key=lambda kv: dev(kv[1][1]).y()):
+                    text(dev(b), thickness_label(level, measurements), style.THICKNESS_COLOR, left=b[0] < a[0])
+            if show["crest"] and og.crest_line is not None:
+                a, b = og.crest_line
+                v = None if measurements is None else measurements.values.get("pab_crest_cej_mm")
+                text(dev(a), "crest" if v is None else f"crest  {v:+.2f} mm", style.CREST_COLOR,
+                     left=a[0] < b[0])
     finally:
         p.end()
+    # where each label went (checked by the tests: inside the picture, none covering another)
+    out.setText("dentseg-labels", json.dumps([[n, r.x(), r.y(), r.width(), r.height()]
+                                              for n, r in zip(names, placed)]))
     return out
 
 
 def _halo_text(p: QtGui.QPainter, at: QtCore.QPointF, text: str, font: QtGui.QFont,
-               color: str, left: bool) -> None:
-    """Text with a dark outline so it reads on bright bone and dark air alike."""
+               color: str, left: bool, avoid: list[QtCore.QRectF] | None = None,
+               u: float = 1.0, inside: QtCore.QRectF | None = None) -> QtCore.QRectF:
+    """Text with a dark outline so it reads on bright bone and dark air alike; kept ``inside`` the
+    picture and moved down below any rectangle of ``avoid`` it would cover. Returns its rectangle."""
     fm = QtGui.QFontMetricsF(font)
     w = fm.horizontalAdvance(text)
-    x = at.x() - w - 4 if left else at.x() + 4
+    x = at.x() - w - 4 * u if left else at.x() + 4 * u
     y = at.y() + fm.ascent() / 2 - 1
+    if inside is not None:
+        x = min(max(x, inside.left() + 2 * u), inside.right() - w - 2 * u)
+        y = min(max(y, inside.top() + fm.ascent() + 2 * u), inside.bottom() - fm.descent() - 2 * u)
+    rect = QtCore.QRectF(x - 2 * u, y - fm.ascent() - 2 * u, w + 4 * u, fm.height() + 4 * u)
+    for _ in range(12):
+        hit = [r for r in (avoid or []) if r.intersects(rect)]
+        if not hit:
+            break
+        dy = max(r.bottom() for r in hit) - rect.top() + 1.0
+        rect.translate(0.0, dy)
+        y += dy
     path = QtGui.QPainterPath()
     path.addText(QtCore.QPointF(x, y), font, text)
     p.save()
     p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
-    p.setPen(QtGui.QPen(QtGui.QColor(0, 0, 0, 200), 3.0))
+    p.setPen(QtGui.QPen(QtGui.QColor(0, 0, 0, 200), 3.0 * u))
     p.drawPath(path)
     p.setPen(QtCore.Qt.PenStyle.NoPen)
     p.setBrush(style.qcolor(color))
     p.drawPath(path)
     p.restore()
+    return rect

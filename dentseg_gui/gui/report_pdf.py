@@ -217,7 +217,7 @@ def _paint_report(painter, device, page_w: float, page_h: float, entries: Sequen
         if overlay is not None and not overlay.isNull():
             img_name = f"overlay{i}.png"
             doc.addResource(QTextDocument.ResourceType.ImageResource, QUrl(img_name), overlay)
-            max_w, max_h = page_w * 0.70, page_h * 0.45
+            max_w, max_h = page_w * 0.92, page_h * 0.52
             s = min(max_w / overlay.width(), max_h / overlay.height())
             iw, ih = int(overlay.width() * s), int(overlay.height() * s)
         info = ""
