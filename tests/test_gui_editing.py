@@ -587,3 +587,35 @@ def test_exported_overlay_labels_are_legible_inside_and_apart(qtbot, seed, style
         assert QtCore.QRectF(0, 0, img.width(), img.height()).contains(r)
     assert not [(a[0], b[0]) for i, (a, ra) in enumerate(zip(labels, rects))
                 for b, rb in zip(labels[i + 1:], rects[i + 1:]) if ra.intersects(rb)]
+
+
+@pytest.mark.parametrize("deg", [90, 180, 270])
+def test_exported_overlay_shows_the_slice_upright_as_the_annotation_records(qtbot, deg):
+    """A slice stored turned, with its orientation recorded, renders like the upright one."""
+    from shapely import affinity
+
+    from dentseg_gui.core.measurements import measure
+    from dentseg_gui.gui.overlay import render_overlay_image
+    ph = generate_phantom(0, "demo")
+    h, w = ph.image.pixels.shape
+    k = deg // 90                              # the stored image is the upright one turned clockwise by deg
+    stored = np.ascontiguousarray(np.rot90(ph.image.pixels, -k))
+    # upright pixel (x, y) -> stored pixel, for k quarter turns clockwise
+    to_stored = {1: [0, -1, 1, 0, h - 1, 0], 2: [-1, 0, 0, -1, w - 1, h - 1], 3: [0, 1, -1, 0, 0, w - 1]}[k]
+    a2 = ph.annotation.copy()
+    a2.width, a2.height = stored.shape[1], stored.shape[0]
+    a2.pixel_spacing_mm = tuple(ph.annotation.pixel_spacing_mm[::-1]) if k % 2 else ph.annotation.pixel_spacing_mm
+    a2.regions = {n: affinity.affine_transform(g, to_stored) for n, g in ph.annotation.regions.items()}
+    m = np.array(to_stored[:4]).reshape(2, 2)
+    a2.landmarks = {n: tuple(m @ np.array(p) + to_stored[4:]) for n, p in ph.annotation.landmarks.items()}
+    a2.extra = {"orientation": {"rotate_ccw_deg": deg, "mirror": False}}
+    img2 = SliceImage(stored, a2.pixel_spacing_mm, "turned.png")
+    assert measure(a2).values["axis_tilt_deg"] == pytest.approx(measure(ph.annotation).values["axis_tilt_deg"], abs=1e-6)
+    r1 = render_overlay_image(ph.image, ph.annotation, measurements=measure(ph.annotation), max_size=600)
+    r2 = render_overlay_image(img2, a2, measurements=measure(a2), max_size=600)
+    assert (r1.width(), r1.height()) == (r2.width(), r2.height())
+
+    def grey(q):
+        g = q.convertToFormat(QtGui.QImage.Format.Format_Grayscale8)
+        return np.array(g.constBits()).reshape(g.height(), g.bytesPerLine())[:, :g.width()].astype(int)
+    assert np.abs(grey(r1) - grey(r2)).mean() < 2.0

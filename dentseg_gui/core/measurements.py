@@ -156,12 +156,20 @@ def upright_direction(ann: Annotation) -> tuple[float, float]:
     """The direction in the image's pixels that points up when the slice is shown upright, from the
     annotation's ``orientation`` record (``rotate_ccw_deg``; a mirror changes no vertical); the
     image's own up when there is none."""
+    return _UP_AFTER_TURN.get(orientation_of(ann)[0], _UP_AFTER_TURN[0])
+
+
+def orientation_of(ann: Annotation) -> tuple[int, bool]:
+    """(degrees counter-clockwise, mirrored): how the stored image is turned to show the slice upright
+    (the annotation's ``orientation`` record; docs/adr/0012)."""
     rec = ann.extra.get("orientation") if isinstance(ann.extra, dict) else None
+    if not isinstance(rec, dict):
+        return 0, False
     try:
-        deg = int(rec.get("rotate_ccw_deg", 0)) % 360 if isinstance(rec, dict) else 0
+        deg = int(rec.get("rotate_ccw_deg", 0)) % 360
     except (TypeError, ValueError):
         deg = 0
-    return _UP_AFTER_TURN.get(deg, _UP_AFTER_TURN[0])
+    return (deg if deg % 90 == 0 else 0), bool(rec.get("mirror", False))
 
 
 def _chord_length(region_frame: BaseGeometry, y_level: float) -> tuple[float, list[LineString]]:

@@ -29,7 +29,7 @@ from ..core.annotation import LANDMARKS, REGIONS, Annotation
 from ..core.errors import AnnotationError
 from ..core.geometry import as_multipolygon
 from ..core.image import SliceImage
-from ..core.measurements import KEYS, MeasurementSet, measure
+from ..core.measurements import KEYS, MeasurementSet, measure, orientation_of
 from .commands import (CompoundCommand, SetLandmarkCommand, SetOrientationCommand, SetProvenanceCommand,
                        SetRegionCommand, SetSpacingCommand, geometries_equal)
 
@@ -438,18 +438,6 @@ class CaseDocument(QObject):
             ms = MeasurementSet()
             ms._miss(KEYS, f"internal error while measuring: {exc}")
             return ms
-
-
-def orientation_of(ann: Annotation) -> tuple[int, bool]:
-    """(degrees counter-clockwise, mirrored) from an annotation's ``orientation`` record."""
-    rec = ann.extra.get("orientation") if isinstance(ann.extra, dict) else None
-    if not isinstance(rec, dict):
-        return 0, False
-    try:
-        deg = int(rec.get("rotate_ccw_deg", 0)) % 360
-    except (TypeError, ValueError):
-        deg = 0
-    return (deg if deg % 90 == 0 else 0), bool(rec.get("mirror", False))
 
 
 def _model_summary(prov: dict) -> Any:

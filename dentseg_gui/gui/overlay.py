@@ -26,7 +26,7 @@ from shapely.geometry import MultiPolygon
 from ..core.annotation import LANDMARKS, Annotation
 from ..core.geometry import as_multipolygon
 from ..core.image import SliceImage
-from ..core.measurements import MeasurementSet, OverlayGeometry, overlay_geometry
+from ..core.measurements import MeasurementSet, OverlayGeometry, orientation_of, overlay_geometry
 from . import style
 
 Point = tuple[float, float]
@@ -325,7 +325,12 @@ def render_overlay_image(image: SliceImage, annotation: Annotation,
         y1 = int(min(h, np.ceil(b[3] + pad) + 1))
     cw, ch = max(1, x1 - x0), max(1, y1 - y0)
     scale = min(4.0, max_size / max(cw, ch))
-    out_w, out_h = max(1, int(round(cw * scale))), max(1, int(round(ch * scale)))
+    dw, dh = max(1, int(round(cw * scale))), max(1, int(round(ch * scale)))
+    # shown as the annotation says the slice stands upright (docs/adr/0012): the picture is drawn
+    # through ``turn``; labels and marks are placed through it but drawn upright
+    deg, mirror = orientation_of(annotation)
+    turn = _turn_transform(deg, mirror, dw, dh)
+    out_w, out_h = (dh, dw) if deg in (90, 270) else (dw, dh)
 
     crop8 = np.ascontiguousarray(window_to_uint8(image.pixels[y0:y1, x0:x1], levels))
     src = QtGui.QImage(crop8.data, cw, ch, cw, QtGui.QImage.Format.Format_Grayscale8).copy()
@@ -335,12 +340,13 @@ def render_overlay_image(image: SliceImage, annotation: Annotation,
     try:
         p.setRenderHint(QtGui.QPainter.RenderHint.Antialiasing, True)
         p.setRenderHint(QtGui.QPainter.RenderHint.SmoothPixmapTransform, scale < 1.0)
-        p.drawImage(QtCore.QRectF(0, 0, out_w, out_h), src)
-        # image pixel centre (x, y) -> device ((x - x0 + 0.5) * scale, ...)
+        p.setWorldTransform(turn)
+        p.drawImage(QtCore.QRectF(0, 0, dw, dh), src)
+        # image pixel centre (x, y) -> device ((x - x0 + 0.5) * scale, ...), then turned
         off = (x0 - 0.5, y0 - 0.5)
 
         def dev(pt: Point) -> QtCore.QPointF:
-            return QtCore.QPointF((pt[0] - off[0]) * scale, (pt[1] - off[1]) * scale)
+            return turn.map(QtCore.QPointF((pt[0] - off[0]) * scale, (pt[1] - off[1]) * scale))
 
         # line widths and labels grow with the picture, so they read the same whatever size the
         # picture is shown at (a report page shows a 1,500 px rendering ~3 inches wide)
@@ -353,7 +359,10 @@ def render_overlay_image(image: SliceImage, annotation: Annotation,
         names: list[str] = []
 
         def text(at: QtCore.QPointF, s: str, color: str, left: bool) -> None:
+            p.save()
+            p.resetTransform()
             placed.append(_halo_text(p, at, s, font, color, left, placed, u, bounds))
+            p.restore()
             names.append(s)
 
         for name, geom in annotation.regions.items():
@@ -381,10 +390,14 @@ def render_overlay_image(image: SliceImage, annotation: Annotation,
                 p.drawPath(segments_path([og.crest_line], off, scale))
             if show["axes"]:
                 c = dev(og.origin)
+                p.save()
+                p.resetTransform()
                 p.setPen(style.cosmetic_pen(style.ORIGIN_COLOR, 2.0 * u))
                 r = 6.0 * u
                 p.drawLine(c + QtCore.QPointF(-r, 0), c + QtCore.QPointF(r, 0))
                 p.drawLine(c + QtCore.QPointF(0, -r), c + QtCore.QPointF(0, r))
+                p.restore()
+        p.resetTransform()
         if show["landmarks"]:
             for name in LANDMARKS:
                 pt = annotation.landmarks.get(name)
@@ -400,18 +413,30 @@ def render_overlay_image(image: SliceImage, annotation: Annotation,
         if og is not None and show["labels"]:
             if show["thickness"]:
                 for level, (a, b) in sorted(og.level_lines.items(), key=lambda kv: dev(kv[1][1]).y()):
-                    text(dev(b), thickness_label(level, measurements), style.THICKNESS_COLOR, left=b[0] < a[0])
+                    text(dev(b), thickness_label(level, measurements), style.THICKNESS_COLOR,
+                         left=dev(b).x() < dev(a).x())
             if show["crest"] and og.crest_line is not None:
                 a, b = og.crest_line
                 v = None if measurements is None else measurements.values.get("pab_crest_cej_mm")
                 text(dev(a), "crest" if v is None else f"crest  {v:+.2f} mm", style.CREST_COLOR,
-                     left=a[0] < b[0])
+                     left=dev(a).x() < dev(b).x())
     finally:
         p.end()
     # where each label went (checked by the tests: inside the picture, none covering another)
     out.setText("dentseg-labels", json.dumps([[n, r.x(), r.y(), r.width(), r.height()]
                                               for n, r in zip(names, placed)]))
     return out
+
+
+def _turn_transform(deg: int, mirror: bool, w: float, h: float) -> QtGui.QTransform:
+    """Device coordinates of a w x h picture -> the picture turned counter-clockwise by ``deg`` and
+    then mirrored left-right (QTransform(m11, m12, m21, m22, dx, dy): x' = m11 x + m21 y + dx)."""
+    t = {90: QtGui.QTransform(0, -1, 1, 0, 0, w), 180: QtGui.QTransform(-1, 0, 0, -1, w, h),
+         270: QtGui.QTransform(0, 1, -1, 0, h, 0)}.get(int(deg) % 360, QtGui.QTransform())
+    if mirror:
+        out_w = h if int(deg) % 180 == 90 else w
+        t = t * QtGui.QTransform(-1, 0, 0, 1, out_w, 0)
+    return t
 
 
 def _halo_text(p: QtGui.QPainter, at: QtCore.QPointF, text: str, font: QtGui.QFont,
