@@ -42,7 +42,7 @@ def png_slice_writer(volume, axis, out_dir, *, offset_mm, slab_mm, spacing_mm, s
     from dentseg_gui.core.volume import plane_for_tooth
     plane = plane_for_tooth(axis, spacing_mm, (24.0, 24.0), offset_mm)
     img = reslice(volume, plane, slab_mm=slab_mm)
-    path = Path(out_dir) / f"{stem}_{axis.tooth}.png"
+    path = Path(out_dir) / (f"{stem}_{axis.tooth}.png" if not offset_mm else f"{stem}_{axis.tooth}_{offset_mm:+g}mm.png")
     cv2.imwrite(str(path), np.clip((img + 1000) / 12, 0, 255).astype(np.uint8))
     ann = Annotation(path.name, plane.shape[1], plane.shape[0], plane.spacing,
                      provenance={"plane": plane.to_json(), "tooth": axis.to_json()})
@@ -149,3 +149,16 @@ def test_a_dicom_series_opens_and_its_slice_becomes_a_dicom_case(qtbot, window, 
     # (the apex end is cut by the top of the volume)
     mid = doc.image.pixels[:, doc.image.width // 2]
     assert (mid > 500).sum() * 0.5 == pytest.approx(np.linalg.norm(axis.apex - axis.incisal) + 3.0, abs=1.5)
+
+
+def test_measure_several_planes_of_the_tooth(qtbot, window, tmp_path):
+    with qtbot.waitSignal(window.volume.volumeOpened, timeout=20_000):
+        window.open_volume(tmp_path / "series")
+    view = window.volume_view
+    view.offsets.setText("1, -1, 0")
+    assert view.offsets_mm() == (-1.0, 0.0, 1.0)
+    with qtbot.waitSignal(window.caseLoaded, timeout=20_000):
+        view.measure_button.click()
+    assert len(window.cases.entries) == 3
+    view.offsets.setText("0, twelve")
+    assert not view._measure(None)

@@ -214,6 +214,11 @@ class VolumeView(QtWidgets.QWidget):
         self.slab.setToolTip("Slab thickness: the slice is the mean over this thickness across the plane "
                              "(0 = a single plane). 0.5–1 mm cuts noise.")
         self.slab.valueChanged.connect(self._on_slab)
+        self.offsets = QtWidgets.QLineEdit("0", self)
+        self.offsets.setMaximumWidth(110)
+        self.offsets.setToolTip("Parasagittal planes to measure, in mm along the mesio-distal direction "
+                                "(+ toward distal), e.g. -2,-1,0,1,2: the report then summarises the whole "
+                                "tooth (mean, min, max per thickness level, PAB volume)")
         self.window_combo = QtWidgets.QComboBox(self)
         self.window_combo.addItems([*WINDOWS, "Auto"])
         self.window_combo.setToolTip("Window / level of the three views")
@@ -224,9 +229,9 @@ class VolumeView(QtWidgets.QWidget):
         self.measure_button = QtWidgets.QPushButton("Measure this slice", self)
         self.measure_button.setToolTip("Add this tooth's slice to the case list as a DICOM slice with its "
                                        "spacing and plane; predict and measure it there")
-        self.measure_button.clicked.connect(lambda: self.ctl.measure())
+        self.measure_button.clicked.connect(lambda: self._measure(None))
         self.measure_both_button = QtWidgets.QPushButton("Measure 11 and 21", self)
-        self.measure_both_button.clicked.connect(lambda: self.ctl.measure(list(CENTRAL_INCISORS)))
+        self.measure_both_button.clicked.connect(lambda: self._measure(list(CENTRAL_INCISORS)))
         self.info = QtWidgets.QLabel("Open a CBCT volume: File › Open CBCT volume… (a DICOM series folder, "
                                      "an enhanced DICOM, NIfTI or NRRD file).", self)
         self.info.setWordWrap(True)
@@ -234,7 +239,7 @@ class VolumeView(QtWidgets.QWidget):
 
         controls = QtWidgets.QHBoxLayout()
         for label, w in (("Tooth", self.tooth_combo), ("View", self.side_combo), ("Rotate", self.rotation),
-                         ("Slab", self.slab), ("Window", self.window_combo)):
+                         ("Slab", self.slab), ("Planes", self.offsets), ("Window", self.window_combo)):
             controls.addWidget(QtWidgets.QLabel(label, self))
             controls.addWidget(w)
         controls.addStretch(1)
@@ -345,6 +350,22 @@ class VolumeView(QtWidgets.QWidget):
         self.slab.setEnabled(self.ctl.volume is not None)
 
     # ------------------------------------------------------------------ user -> model
+    def offsets_mm(self) -> tuple[float, ...] | None:
+        """The planes asked for ('-2,-1,0,1,2'), sorted; None when the text is not a list of mm."""
+        try:
+            vals = sorted({float(v) for v in self.offsets.text().replace(";", ",").split(",") if v.strip()})
+        except ValueError:
+            return None
+        return tuple(vals) if vals and all(abs(v) <= 10 for v in vals) else None
+
+    def _measure(self, teeth) -> bool:
+        offsets = self.offsets_mm()
+        if offsets is None:
+            self.ctl.statusMessage.emit(f"“{self.offsets.text()}” is not a list of planes: type mm values "
+                                        "between -10 and 10 separated by commas, e.g. -2,-1,0,1,2.", 8000)
+            return False
+        return self.ctl.measure(teeth, offsets)
+
     def _on_handle(self, end: str, point, finished: bool) -> None:
         axis = self.ctl.axis
         if axis is None:
