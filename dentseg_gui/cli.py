@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--spacing", type=_spacing, default=None,
                     help="pixel spacing in mm (ROW[,COL]) for images that carry none")
     pr.add_argument("--no-compensation", action="store_true", help="switch boundary compensation off")
+    pr.add_argument("--overwrite", action="store_true",
+                    help="replace output files that hold hand edits or no model provenance "
+                         "(without it they are refused; read-only files are never replaced)")
 
     me = sub.add_parser("measure", help="measurement report from annotation files")
     me.add_argument("files", nargs="+", type=Path)
@@ -95,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "predict":
         from .model.predict import predict_cli
         return predict_cli(args.images, args.out, model=args.model, spacing=args.spacing,
-                           compensation=not args.no_compensation)
+                           compensation=not args.no_compensation, overwrite=args.overwrite)
     if args.command == "train":
         from .model.train import train_cli
         return train_cli(args.dir, args.out, epochs=args.epochs, init=args.init, seed=args.seed,

@@ -31,10 +31,12 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from .. import __version__
 from ..core.annotation import SUFFIX, Annotation, save_annotation
-from ..core.errors import DentsegError, ModelError
+from ..core.errors import DentsegError, ImageLoadError, ModelError
 from ..core.geometry import as_multipolygon, probability_to_geometry
 from ..core.image import SliceImage
+from ..core.limits import prediction_input_problem
 from ..core.measurements import apply_measurements
+from ..core.overwrite_guard import check_outputs
 from ..core.provenance import flagged_quality
 from .compensation import CompensationResult, compensate
 from .quality import QualityCheck, assess, segmentation_certainty
@@ -136,6 +138,9 @@ class Predictor:
     def predict_image(self, image: SliceImage, spacing: tuple[float, float] | None = None,
                       should_stop: StopFn | None = None) -> PredictionResult:
         """Annotation for one slice: regions, landmarks, compensation, measurements, provenance."""
+        problem = prediction_input_problem(image, spacing)  # implausible spacing, too many pixels
+        if problem:
+            raise ImageLoadError(f"{Path(image.source).name or 'image'}: {problem}")
         seg_model = self.load()
         timings: dict[str, float] = {}
         t_all = t0 = time.perf_counter()
@@ -168,6 +173,9 @@ class Predictor:
         quality = assess(ann, getattr(seg, "landmark_confidence", None), segmentation_certainty(seg.probs),
                          spacing_assumed=bool(getattr(seg, "spacing_assumed", False)))
         ann.provenance["quality"] = quality.as_provenance()
+        frames = int(image.meta.get("frames") or image.meta.get("pages") or 1)
+        if frames > 1:  # which frame (DICOM) or page (TIFF) of the file this annotation is for
+            ann.provenance["frame"] = {"index": int(image.meta.get("frame_index", 0)), "frames": frames}
         timings["measure"] = time.perf_counter() - t0
         timings["total"] = time.perf_counter() - t_all
         return PredictionResult(ann, seg, comp, timings, quality)
@@ -226,7 +234,8 @@ def output_path_for(image_path: str | os.PathLike, out_dir: str | os.PathLike) -
 def predict_files(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
                   model: str | os.PathLike | Predictor | None = None,
                   spacing: tuple[float, float] | None = None, compensation: bool = True,
-                  progress: ProgressFn | None = None, should_stop: StopFn | None = None) -> list[FileResult]:
+                  progress: ProgressFn | None = None, should_stop: StopFn | None = None,
+                  overwrite: bool = False) -> list[FileResult]:
     """Predict every image and write ``out_dir/<stem>.dentseg.json``; one result per input path.
 
     ``model`` is a model file (None = bundled) or a ready ``Predictor`` (then its
@@ -236,9 +245,13 @@ def predict_files(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike
     touched. ``progress(done, total, name)`` is called before each file and
     once at the end; ``should_stop()`` returning True ends the run (remaining
     files are reported as cancelled). Two inputs with the same stem would
-    write the same output file: the second is reported instead.
+    write the same output file: the second is reported instead. An output file that
+    holds hand work or no model provenance raises ``OverwriteRefused`` before anything
+    runs unless ``overwrite``; a read-only one always does (``core.overwrite_guard``).
     """
     from ..core.image_io import load_image
+
+    check_outputs([output_path_for(p, out_dir) for p in paths], overwrite)
 
     predictor = model if isinstance(model, Predictor) else Predictor(model, compensation=compensation)
     predictor.load()
@@ -279,6 +292,9 @@ def predict_files(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike
                 break
             results.append(FileResult(path, None, str(exc)))
             continue
+        except OSError as exc:
+            results.append(FileResult(path, None, f"cannot write {out_path} ({exc.strerror or exc})"))
+            continue
         except Exception as exc:  # noqa: BLE001 - one odd image must not end a batch of hundreds
             results.append(FileResult(path, None, f"unexpected error while predicting "
                                                   f"({type(exc).__name__}: {exc}); please report it"))
@@ -292,9 +308,11 @@ def predict_files(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike
 
 def predict_cli(images: Sequence[str | os.PathLike], out: str | os.PathLike,
                 model: str | os.PathLike | None = None, spacing: tuple[float, float] | None = None,
-                compensation: bool = True) -> int:
-    """``dentseg predict``: one line per image. Exit 0 all written, 1 some failed, 2 none."""
-    results = predict_files(images, out, model=model, spacing=spacing, compensation=compensation)
+                compensation: bool = True, overwrite: bool = False) -> int:
+    """``dentseg predict``: one line per image. Exit 0 all written, 1 some failed, 2 none
+    (or an output file that must not be replaced: ``core.overwrite_guard``)."""
+    results = predict_files(images, out, model=model, spacing=spacing, compensation=compensation,
+                            overwrite=overwrite)
     n_ok = 0
     for r in results:
         if r.ok:
@@ -311,6 +329,10 @@ def _summary(ann: Annotation | None) -> str:
     if ann is None:
         return ""
     bits = []
+    frame = ann.provenance.get("frame")
+    if isinstance(frame, dict):
+        which = {0: " (the first)", frame["frames"] // 2: " (the middle one)"}.get(frame["index"], "")
+        bits.append(f"frame {frame['index'] + 1} of {frame['frames']}{which}")
     area = ann.measurements.get("pab_area_mm2")
     if area is not None:
         bits.append(f"PAB {area:.1f} mm2")
