@@ -366,7 +366,8 @@ def test_second_view_window_covers_the_region_of_interest_half_a_pixel_shifted(t
 def test_calibration_weights_from_the_card_move_the_class_boundary(trained, tmp_path):
     import shutil
 
-    from dentseg_gui.model.calibration import apply_class_weights, record_calibration
+    from dentseg_gui.model.calibration import record_calibration
+    from dentseg_gui.model.class_weights import apply_class_weights
     from dentseg_gui.model.weights import card_path_for, read_card
 
     p = np.array([[[0.5, 0.2]], [[0.1, 0.3]], [[0.4, 0.5]]], np.float32)   # (3, 1, 2)

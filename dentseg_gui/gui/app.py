@@ -154,17 +154,16 @@ def main(argv: list[str] | None = None) -> int:
             messages.show_exception(window, exc, None, "Demo unavailable")
         else:
             paths.insert(0, demo)
-            window._pending_predict_after_load = needs_predict
+            window.prediction.predict_when_loaded = needs_predict
 
     recovered = False
     if not headless:
         recovered = window.offer_recovery()
     if paths:
         if recovered:
-            window.cases.add_paths([p for p in paths if p.exists()])
-            window._after_cases_changed()
+            window.session.add_paths(paths)
         elif not window.open_paths(paths):
-            window._pending_predict_after_load = False
+            window.prediction.predict_when_loaded = False
     if note:  # once, after the case has loaded, so "Opened ..." does not cover it
         def show_note(*_):
             window.caseLoaded.disconnect(show_note)

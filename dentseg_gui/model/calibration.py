@@ -33,14 +33,6 @@ CALIBRATION_SEED = 8000
 GRID = (0.7, 0.78, 0.85, 0.92, 1.0, 1.1, 1.2, 1.32, 1.45)
 
 
-def apply_class_weights(probs: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """(C, H, W) probabilities reweighted per class and renormalised to sum to 1."""
-    w = np.asarray(weights, np.float32).reshape(-1, 1, 1)
-    out = probs * w
-    out /= np.maximum(out.sum(axis=0, keepdims=True), 1e-12)
-    return out.astype(np.float32, copy=False)
-
-
 def fit_class_weights(model_path: str | Path | None, n: int = 40, seed: int = CALIBRATION_SEED,
                       style: str = "standard") -> dict[str, Any]:
     """Grid-search (PAB, enamel) weights maximising mean Dice on ``n`` phantoms; returns a card entry."""

@@ -44,7 +44,7 @@ import torch
 from ..core.annotation import LANDMARKS
 from ..core.errors import DentsegError, ModelError
 from ..core.image import SliceImage
-from .calibration import apply_class_weights
+from .class_weights import apply_class_weights
 from .dataset import CANONICAL_SPACING_MM, CanonicalGrid, grid_around, resolve_spacing
 from .landmarks import decode_heatmaps, reconcile_cej
 from .lunet import CLASSES, LUNet, fuse_batchnorm

@@ -1,0 +1,412 @@
+"""The case list and the open document: opening, switching, saving, crash recovery, spacing.
+
+``CaseSession`` is the window's model of "which cases, and which one is open"
+(napari's ViewerModel in spirit): it owns the ``CaseList``, the open
+``CaseDocument`` and its ``Autosaver``, and emits signals the window mirrors
+(the canvas, the undo group, the measurement dock, the list view's selection,
+the title). It never touches a widget except as the parent of a dialog, so it is
+tested without building the window.
+
+Flow of a case: ``open_case`` asks to save unsaved changes -> a ``LoadWorker``
+reads image + annotation off the GUI thread -> the loaded case becomes a
+``CaseDocument`` (recovering an autosave if the user agrees) -> ``documentChanged``
+and ``caseLoaded``. The case that was open stays open until the new one has
+loaded, and stays open when loading fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QFileDialog, QInputDialog
+
+from ..core.annotation import annotation_path_for
+from ..core.errors import DentsegError
+from . import messages
+from .autosave import Autosaver, discard_autosave, pending_recoveries, recovery_for
+from .case_info import parse_spacing_text
+from .cases import (STATUS_EDITED, STATUS_ERROR, CaseList, RecentFiles, annotation_status, app_settings,
+                    expand_paths, find_images, flag_and_detail)
+from .work_tracker import WorkTracker
+from .workers import LoadWorker
+
+log = logging.getLogger("dentseg.gui.session")
+
+IMAGE_FILTER = ("Images (*.png *.jpg *.jpeg *.tif *.tiff *.bmp *.dcm *.dicom *.ima);;"
+                "DentSeg annotations (*.dentseg.json);;All files (*)")
+EMPTY_SUMMARY = "Open an image or a folder (File menu, or drop files here)."
+
+
+class CaseSession(QObject):
+    documentChanged = Signal(object, object)   # new CaseDocument | None, old | None
+    caseLoaded = Signal(object)                # CaseDocument, once installed
+    caseLoadFailed = Signal(str)               # message
+    casesChanged = Signal()                    # rows added or replaced
+    summaryChanged = Signal(str)               # "4 cases: 2 saved, …"
+    currentRowChanged = Signal(object)         # row of the open case, or None
+    documentStateChanged = Signal()            # title / spacing / case info may have changed
+    statusMessage = Signal(str, int)           # text, milliseconds
+    saved = Signal(object)                     # Path of the written annotation
+
+    def __init__(self, host, tracker: WorkTracker, default_spacing=None, autosave: bool = True,
+                 parent=None):
+        super().__init__(parent)
+        self.host = host                       # parent widget for dialogs
+        self.tracker = tracker
+        self.default_spacing = default_spacing
+        self.autosave_enabled = autosave
+        self.cases = CaseList(self)
+        self.document = None
+        self.recent = RecentFiles()
+        self.autosaver = Autosaver(parent=self)
+        self.autosaver.failed.connect(lambda m: messages.show_warning(self.host, "Autosave", m))
+        self.last_dir = app_settings().value("paths/last_dir", str(Path.home()))
+        self._accepted_recoveries: set[str] = set()
+
+    # ------------------------------------------------------------------ state
+    def current_row(self) -> int | None:
+        if self.document is None or self.document.image_path is None:
+            return None
+        return self.cases.row_of(self.document.image_path)
+
+    def summary_text(self) -> str:
+        if not self.cases.entries:
+            return EMPTY_SUMMARY
+        counts = self.cases.counts()
+        parts = [f"{v} {k}" for k, v in sorted(counts.items())]
+        n = len(self.cases.entries)
+        return f"{n} case{'s' if n != 1 else ''}: " + ", ".join(parts)
+
+    def _cases_changed(self) -> None:
+        self.summaryChanged.emit(self.summary_text())
+        self.casesChanged.emit()
+
+    def refresh_row(self, row: int | None) -> None:
+        """Re-read a listed case's status from its file (after a batch prediction wrote it)."""
+        if row is not None:
+            self.cases.refresh_from_disk(row)
+            self.summaryChanged.emit(self.summary_text())
+
+    def refresh_current_status(self) -> None:
+        row = self.current_row()
+        if row is None:
+            return
+        doc = self.document
+        status = STATUS_EDITED if doc.is_modified() else annotation_status(doc.annotation)
+        flag, detail = flag_and_detail(doc.annotation)
+        entry = self.cases.entries[row]
+        if (entry.status, entry.flag) != (status, flag):
+            self.cases.set_status(row, status, detail, flag)
+            self.summaryChanged.emit(self.summary_text())
+
+    # ------------------------------------------------------------------ opening
+    def open_dialog(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self.host, "Open image(s)", str(self.last_dir), IMAGE_FILTER)
+        if files:
+            self.open_paths([Path(f) for f in files])
+
+    def open_folder_dialog(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.host, "Open folder of cases", str(self.last_dir))
+        if folder:
+            self.open_folder(Path(folder))
+
+    def open_paths(self, paths: list[Path | str]) -> bool:
+        """Add images (or folders, or annotation files) to the case list and open the first.
+
+        A path that does not exist is reported by name; the others still open.
+        """
+        paths = [Path(p) for p in paths]
+        for p in (p for p in paths if not p.exists()):
+            messages.show_error(self.host, "Cannot open", f"{p.name}: file not found ({p}). Check the "
+                                "path; the file may have been moved or deleted.")
+        paths = [p for p in paths if p.exists()]
+        if not paths:
+            return False
+        images = expand_paths(paths)
+        if not images:
+            messages.show_error(self.host, "Cannot open",
+                                f"No image found in {', '.join(p.name for p in paths)}. "
+                                "DentSeg opens PNG, JPEG, TIFF, BMP and DICOM files.")
+            return False
+        for p in paths:
+            self.recent.add(p)
+        self.last_dir = str(paths[0].parent if paths[0].is_file() else paths[0])
+        rows = self.cases.add_paths(images)
+        self._cases_changed()
+        return self.open_case(rows[0])
+
+    def open_folder(self, folder: Path | str) -> bool:
+        """Replace the case list by the images of ``folder`` and open the first."""
+        folder = Path(folder)
+        if not folder.is_dir():
+            messages.show_error(self.host, "Cannot open folder", f"{folder}: not a folder.")
+            return False
+        images = find_images(folder)
+        if not images:
+            messages.show_error(self.host, "Empty folder", f"{folder.name}: no image files in this folder. "
+                                "DentSeg opens PNG, JPEG, TIFF, BMP and DICOM files.")
+            return False
+        if not self.maybe_save():
+            return False
+        self.recent.add(folder)
+        self.last_dir = str(folder)
+        self.close_document()
+        self.cases.set_paths(images)
+        self._cases_changed()
+        return self.open_case(0, ask_save=False)
+
+    def add_paths(self, paths: list[Path]) -> list[int]:
+        """List cases without opening one (start-up after a recovery opened its own case)."""
+        rows = self.cases.add_paths([Path(p) for p in paths if Path(p).exists()])
+        self._cases_changed()
+        return rows
+
+    def open_recent(self, path: Path) -> bool:
+        return self.open_folder(path) if path.is_dir() else self.open_paths([path])
+
+    def step_case(self, delta: int) -> None:
+        n = len(self.cases.entries)
+        if n == 0:
+            return
+        row = self.current_row()
+        self.open_case(((row if row is not None else -1) + delta) % n)
+
+    def open_case(self, row: int, ask_save: bool = True) -> bool:
+        """Start loading case ``row`` (image + annotation) in a worker.
+
+        Returns False when the switch was refused (unsaved changes kept, or a
+        load already running). The current case stays until the new one loaded.
+        """
+        if not 0 <= row < len(self.cases.entries):
+            return False
+        if row == self.current_row():
+            self.currentRowChanged.emit(row)
+            return True
+        if self.tracker.running("load"):
+            self.statusMessage.emit("Still loading the previous case…", 3000)
+            self.currentRowChanged.emit(self.current_row())
+            return False
+        if ask_save and not self.maybe_save():
+            self.currentRowChanged.emit(self.current_row())
+            return False
+        entry = self.cases.entries[row]
+        worker = self.tracker.track(LoadWorker(entry.image_path, self.default_spacing, parent=self), "load")
+        worker.succeeded.connect(self._on_loaded)
+        worker.failed.connect(lambda msg, r=row: self._on_load_failed(r, msg))
+        self.tracker.set_progress(0, 0, f"Loading {entry.name}…")
+        self.tracker.busyChanged.emit(True)
+        worker.start()
+        return True
+
+    def _on_load_failed(self, row: int, message: str) -> None:
+        self.statusMessage.emit("Could not open the case.", 5000)
+        messages.show_error(self.host, "Cannot open case", message + "\n\nThe case list shows it as "
+                            "an error; the case that was open stays open.")
+        self.cases.set_status(row, STATUS_ERROR, message)
+        self.summaryChanged.emit(self.summary_text())
+        self.currentRowChanged.emit(self.current_row())
+        self.caseLoadFailed.emit(message)
+
+    def _on_loaded(self, loaded) -> None:
+        try:
+            doc = self._make_document(loaded)
+        except DentsegError as exc:
+            row = self.cases.row_of(loaded.image_path)
+            self._on_load_failed(row if row is not None else -1, messages.error_text(exc, loaded.image_path))
+            return
+        if doc is not None:
+            self.install_document(doc, getattr(loaded, "note", ""))
+
+    def _make_document(self, loaded):
+        """A CaseDocument for the loaded case; offers the autosave if it is newer."""
+        from .document import CaseDocument
+        rec = recovery_for(loaded.image_path)
+        recovered = None
+        if rec is not None:
+            key = str(Path(loaded.image_path).resolve())
+            yes = key in self._accepted_recoveries or messages.ask_yes_no(
+                self.host, "Recover unsaved work?",
+                f"{loaded.image_path.name} has unsaved changes from {rec.saved_at or 'an earlier session'} "
+                "(DentSeg was closed without saving).\n\nRecover them? Choose No to discard them "
+                "and open the saved version.", default=False)
+            self._accepted_recoveries.discard(key)
+            if yes:
+                try:
+                    recovered = rec.load()
+                except DentsegError as exc:
+                    messages.show_exception(self.host, exc, rec.autosave_path, "Autosave unreadable")
+            if recovered is None:
+                discard_autosave(loaded.image_path)
+        doc = CaseDocument(loaded.image, loaded.annotation, loaded.image_path, loaded.annotation_path)
+        if recovered is None:
+            return doc
+        # the saved version first, the recovered changes as one undo step on top of it:
+        # unsaved (the stack is not clean) and Undo goes back to the saved file
+        try:
+            doc.restore_annotation(recovered)
+        except DentsegError:  # cannot be one step (other extra fields): open the autosave as it is
+            log.warning("recovery of %s opened as a whole, not as an undo step", loaded.image_path,
+                        exc_info=True)
+            doc = CaseDocument(loaded.image, recovered, loaded.image_path, loaded.annotation_path)
+            doc.undo_stack.resetClean()
+        self.statusMessage.emit(f"Recovered unsaved changes of {loaded.image_path.name}. "
+                                "Save to keep them, or Undo to go back to the saved version.", 8000)
+        return doc
+
+    # ------------------------------------------------------------------ the open document
+    def close_document(self) -> None:
+        old = self.document
+        if old is None:
+            return
+        self.autosaver.attach(None)
+        self.document = None
+        self.documentChanged.emit(None, old)
+        self.documentStateChanged.emit()
+        old.deleteLater()
+
+    def install_document(self, doc, note: str = "") -> None:
+        """Make ``doc`` the open case (the old one is closed), list it, autosave it."""
+        old = self.document
+        if old is not None:
+            self.autosaver.attach(None)
+        self.document = doc
+        self.documentChanged.emit(doc, old)
+        if old is not None:
+            old.deleteLater()
+        doc.modifiedChanged.connect(lambda *_: (self.documentStateChanged.emit(), self.refresh_current_status()))
+        doc.changed.connect(self.refresh_current_status)
+        doc.changed.connect(self.documentStateChanged)
+        doc.spacingChanged.connect(lambda *_: self.documentStateChanged.emit())
+        self.autosaver.attach(doc if self.autosave_enabled else None)
+        if doc.is_modified() and self.autosave_enabled:
+            self.autosaver.write_now()
+        row = self.cases.row_of(doc.image_path) if doc.image_path else None
+        if row is None and doc.image_path is not None:
+            row = self.cases.add_paths([doc.image_path])[0]
+            self.casesChanged.emit()
+        self.currentRowChanged.emit(row)
+        self.refresh_current_status()
+        self.summaryChanged.emit(self.summary_text())
+        self.documentStateChanged.emit()
+        self.tracker.hide_progress()
+        self.statusMessage.emit(note or f"Opened {doc.image_path.name if doc.image_path else 'case'}.",
+                                10000 if note else 4000)
+        self.caseLoaded.emit(doc)
+        self.tracker.notify_busy()
+
+    # ------------------------------------------------------------------ saving
+    def maybe_save(self) -> bool:
+        """True when it is fine to leave the current case (saved, discarded, or unchanged)."""
+        doc = self.document
+        if doc is None or not doc.is_modified():
+            return True
+        name = doc.image_path.name if doc.image_path else "This case"
+        answer = messages.ask_save_changes(self.host, name)
+        if answer == "save":
+            return self.save_current()
+        if answer == "discard":
+            if doc.image_path is not None:
+                discard_autosave(doc.image_path)
+            # back to the saved state (edits are undo steps); a recovered case has none
+            clean = doc.undo_stack.cleanIndex()
+            if clean >= 0:
+                doc.undo_stack.setIndex(clean)
+            else:
+                doc.mark_saved()
+            self.refresh_row(self.current_row())
+            return True
+        return False
+
+    def save_current(self, path: Path | str | None = None) -> bool:
+        """Save the annotation (atomically) beside the image, or to ``path``."""
+        from ..core.annotation import save_annotation
+        doc = self.document
+        if doc is None:
+            return False
+        target = Path(path) if path else (doc.annotation_path or annotation_path_for(doc.image_path))
+        ann = doc.annotation_for_save()
+        if doc.image_path is not None:
+            try:
+                ann.image_path = os.path.relpath(doc.image_path, target.parent)
+            except ValueError:  # another drive on Windows
+                ann.image_path = str(doc.image_path)
+        try:
+            save_annotation(ann, target)
+        except (OSError, DentsegError, ValueError) as exc:
+            messages.show_error(self.host, "Save failed", f"{target.name}: could not be saved "
+                                f"({getattr(exc, 'strerror', None) or exc}). Use File > Save as… to "
+                                "save it somewhere you can write to. Your changes are still open "
+                                "and autosaved.")
+            return False
+        doc.mark_saved(target)
+        if doc.image_path is not None:
+            discard_autosave(doc.image_path)
+        self.refresh_current_status()
+        self.documentStateChanged.emit()
+        self.saved.emit(target)
+        self.statusMessage.emit(f"Saved {target}", 4000)
+        return True
+
+    def save_as(self) -> bool:
+        doc = self.document
+        if doc is None:
+            return False
+        start = str(doc.annotation_path or annotation_path_for(doc.image_path))
+        path, _ = QFileDialog.getSaveFileName(self.host, "Save annotation as", start,
+                                              "DentSeg annotation (*.dentseg.json)")
+        if not path:
+            return False
+        if not path.endswith(".dentseg.json"):
+            path += ".dentseg.json"
+        return self.save_current(Path(path))
+
+    # ------------------------------------------------------------------ spacing
+    def ask_spacing(self) -> None:
+        doc = self.document
+        if doc is None:
+            return
+        sp = doc.annotation.pixel_spacing_mm
+        text, ok = QInputDialog.getText(
+            self.host, "Pixel spacing", "Pixel size in mm (one value, or row, column):",
+            text="" if sp is None else (f"{sp[0]:g}" if sp[0] == sp[1] else f"{sp[0]:g}, {sp[1]:g}"))
+        if not ok or not text.strip():
+            return
+        vals = parse_spacing_text(text)
+        if vals is None:
+            messages.show_error(self.host, "Pixel spacing", f"“{text}” is not a pixel size. Type one "
+                                "positive number of mm (e.g. 0.125) or two (row, column).")
+            return
+        doc.set_spacing(vals)
+
+    # ------------------------------------------------------------------ recovery at start-up
+    def offer_recovery(self) -> bool:
+        """After a crash or kill: offer the autosaves newer than their saved files.
+
+        Yes opens them (the newest first, its changes restored and unsaved);
+        No deletes them. Returns True when something was recovered.
+        """
+        recs = pending_recoveries()
+        if not recs:
+            return False
+        names = "\n".join(f"  • {r.image_path.name} ({r.saved_at})" for r in recs[:8])
+        more = f"\n  … and {len(recs) - 8} more" if len(recs) > 8 else ""
+        yes = messages.ask_yes_no(
+            self.host, "Recover unsaved work?",
+            f"DentSeg was closed without saving changes to:\n{names}{more}\n\n"
+            "Recover them? (No deletes these autosaves.)", default=False)
+        if not yes:
+            for r in recs:
+                discard_autosave(r.image_path)
+            return False
+        for r in recs:
+            self._accepted_recoveries.add(str(r.image_path.resolve()))
+        rows = self.cases.add_paths([r.image_path for r in recs])
+        self._cases_changed()
+        self.open_case(rows[0], ask_save=False)
+        return True
+
+    def save_settings(self, settings) -> None:
+        settings.setValue("paths/last_dir", str(self.last_dir))

@@ -1,0 +1,263 @@
+"""Prediction in the app: which model, predict current / all, and how results enter the cases.
+
+``PredictionController`` (MONAI Label's infer task, for a desktop): it keeps the
+chosen model and the compensation switch (remembered in the settings), runs a
+``PredictWorker`` through the ``WorkTracker`` and applies each result with its
+provenance:
+
+* to the open case as one undo step (``CaseDocument.apply_prediction``), never
+  over hand work without asking (Replace / Fill missing only / Cancel keeps the
+  model output aside);
+* to a case that is not open by merging into its annotation file (batch).
+
+The model's output is always kept apart from the clinician's version. A case the
+plausibility check flags is counted and named in the status bar.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QFileDialog
+
+from ..core.annotation import annotation_path_for
+from ..core.errors import DentsegError
+from ..core.provenance import flagged_quality
+from . import messages
+from .case_session import CaseSession
+from .cases import app_settings, has_hand_work
+from .work_tracker import WorkTracker
+from .workers import PredictJob, PredictWorker
+
+log = logging.getLogger("dentseg.gui.prediction")
+
+
+class PredictionController(QObject):
+    finished = Signal(str)            # 'ok' | 'failed' | 'cancelled'
+    modelChanged = Signal()
+    statusMessage = Signal(str, int)
+    casesUpdated = Signal()           # annotation files changed on disk (training list)
+
+    def __init__(self, host, session: CaseSession, tracker: WorkTracker, parent=None):
+        super().__init__(parent)
+        self.host = host
+        self.session = session
+        self.tracker = tracker
+        settings = app_settings()
+        self.model_path: str | None = settings.value("model/path", None) or None
+        self.compensation = settings.value("model/compensation", True, type=bool)
+        self.predict_when_loaded = False      # predict the case being opened once it has loaded
+        self._batch_mode: str | None = None
+        self._errors: list[str] = []
+        self._flagged = 0
+        tracker.add_pending_check(lambda: self.predict_when_loaded)
+        session.caseLoaded.connect(self._after_load)
+
+    # ------------------------------------------------------------------ the model
+    def model_name(self) -> str:
+        return Path(self.model_path).stem if self.model_path else "bundled LU-Net"
+
+    def model_file(self) -> Path:
+        from ..resources import bundled_model_path
+        return Path(self.model_path) if self.model_path else bundled_model_path()
+
+    def model_label(self) -> tuple[str, str]:
+        """(status bar text, tooltip) for the model in use."""
+        path = self.model_file()
+        if path.is_file():
+            return f"Model: {self.model_name()}", str(path)
+        return (f"<span style='color:#b35c00'>Model: {self.model_name()} (missing)</span>",
+                f"{path} not found: choose a model in Model › Choose model")
+
+    def available_models(self) -> list[tuple[str, Path, bool, bool]]:
+        """(label, path, is the bundled one, is in use) for the Choose-model menu."""
+        from ..resources import bundled_model_path
+        from .training_panel import available_models
+        current = self.model_file().resolve()
+        bundled = bundled_model_path().resolve()
+        return [(label, path, path.resolve() == bundled, path.resolve() == current)
+                for label, path in available_models()]
+
+    def set_model(self, path: str | None) -> None:
+        """Use ``path`` for prediction (None / '' = the bundled LU-Net)."""
+        self.model_path = str(path) if path else None
+        self._save_settings()
+        self.modelChanged.emit()
+        self.statusMessage.emit(f"Prediction model: {self.model_name()}", 4000)
+
+    def choose_model_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.host, "Choose a model", str(self.session.last_dir),
+                                              "LU-Net model (*.pt);;All files (*)")
+        if path:
+            self.set_model(path)
+
+    def set_compensation(self, on: bool) -> None:
+        self.compensation = bool(on)
+        self._save_settings()
+
+    def _save_settings(self) -> None:
+        s = app_settings()
+        self.save_settings(s)
+        s.sync()
+
+    def save_settings(self, settings) -> None:
+        settings.setValue("model/path", self.model_path or "")
+        settings.setValue("model/compensation", bool(self.compensation))
+
+    # ------------------------------------------------------------------ starting
+    def is_running(self) -> bool:
+        return self.tracker.running("predict")
+
+    def _after_load(self, _doc) -> None:
+        if self.predict_when_loaded:
+            self.predict_when_loaded = False
+            self.predict_current()
+
+    def predict_current(self) -> bool:
+        doc = self.session.document
+        if doc is None:
+            messages.show_info(self.host, "Predict", "Open a case first.")
+            return False
+        if self.is_running():
+            return False
+        self._batch_mode = None
+        return self._start([PredictJob(doc.image_path, doc.image, doc.annotation.pixel_spacing_mm)])
+
+    def predict_all(self) -> bool:
+        cases = self.session.cases
+        doc = self.session.document
+        if not cases.entries or self.is_running():
+            return False
+        annotated = 0
+        for e in cases.entries:
+            if doc is not None and doc.image_path == e.image_path:
+                annotated += has_hand_work(doc.annotation)
+            elif annotation_path_for(e.image_path).exists():
+                annotated += e.status not in ("unannotated", "error", "predicted")
+        mode = "replace"
+        if annotated:
+            mode = messages.ask_choice(
+                self.host, "Predict all cases",
+                f"{annotated} of {len(cases.entries)} cases already have hand-made or "
+                "corrected annotations.\n\nReplace: the model's regions and landmarks replace "
+                "them.\nFill missing only: keep every hand-made region and landmark, add only "
+                "what is missing.\n\nThe model output is kept apart in every case either way.",
+                [("fill_missing", "Fill missing only"), ("replace", "Replace"), ("cancel", "Cancel")],
+                default="fill_missing")
+            if mode in (None, "cancel"):
+                return False
+        self._batch_mode = mode
+        jobs = []
+        for e in cases.entries:
+            if doc is not None and doc.image_path == e.image_path:
+                jobs.append(PredictJob(e.image_path, doc.image, doc.annotation.pixel_spacing_mm))
+            else:
+                jobs.append(PredictJob(e.image_path, None, self.session.default_spacing))
+        return self._start(jobs)
+
+    def _start(self, jobs: list[PredictJob]) -> bool:
+        self._errors = []
+        self._flagged = 0
+        w = self.tracker.track(PredictWorker(jobs, self.model_path, self.compensation, parent=self), "predict")
+        w.progress.connect(self.tracker.set_progress)
+        w.caseDone.connect(self._on_case_predicted)
+        w.caseFailed.connect(self._on_case_failed)
+        w.succeeded.connect(lambda r: self._on_finished("ok", r))
+        w.failed.connect(lambda m: self._on_finished("failed", m))
+        w.cancelled.connect(lambda: self._on_finished("cancelled", None))
+        self.tracker.set_progress(0, len(jobs), f"Predicting with {self.model_name()}…")
+        self.tracker.busyChanged.emit(True)
+        w.start()
+        self.tracker.workerFinished.emit()     # actions: predict is now disabled
+        return True
+
+    # ------------------------------------------------------------------ results
+    def _on_case_predicted(self, outcome) -> None:
+        pred = outcome.result.annotation
+        path = Path(outcome.job.image_path)
+        doc = self.session.document
+        if doc is not None and doc.image_path is not None and doc.image_path.resolve() == path.resolve():
+            applied = self._apply_to_document(doc, pred)
+        else:
+            applied = self._apply_to_file(path, outcome.image, pred)
+        if applied and flagged_quality(pred) is not None:
+            self._flagged += 1      # model output the plausibility check doubts went in
+
+    def _apply_to_document(self, doc, pred) -> bool:
+        """Model output enters the open case as one undo step, never silently over hand work.
+        True when it changed the annotation."""
+        mode = self._batch_mode or "replace"
+        if self._batch_mode is None and has_hand_work(doc.annotation):
+            mode = messages.ask_choice(
+                self.host, "Prediction ready",
+                f"{doc.image_path.name} already has hand-made or corrected regions or landmarks.\n\n"
+                "Replace: use the model's regions and landmarks (undo with Ctrl+Z).\n"
+                "Fill missing only: keep all hand work, add only what is missing.\n"
+                "Cancel: change nothing (the model output is still kept with the case).",
+                [("replace", "Replace"), ("fill_missing", "Fill missing only"), ("cancel", "Cancel")],
+                default="fill_missing")
+        if mode in (None, "cancel"):
+            doc.set_prediction(pred)
+            self.statusMessage.emit("Prediction kept aside; the annotation was not changed.", 6000)
+            return False
+        changed = doc.apply_prediction(pred, mode)
+        self.session.refresh_current_status()
+        self.statusMessage.emit(
+            "Prediction applied – review and correct it, then save." if changed
+            else "The prediction added nothing (everything was already annotated).", 6000)
+        return changed
+
+    def _apply_to_file(self, image_path: Path, image, pred) -> bool:
+        """Batch prediction for a case that is not open: merge into its annotation file.
+        True when it changed the file."""
+        from ..core.annotation import load_annotation, save_annotation
+        from .document import CaseDocument
+        if self._batch_mode is None:  # "predict current", but the user has switched cases since
+            self.statusMessage.emit(f"The prediction for {image_path.name} arrived after the case "
+                                    "was closed; nothing was changed. Open it and predict again.", 8000)
+            return False
+        ann_path = annotation_path_for(image_path)
+        row = self.session.cases.row_of(image_path)
+        try:
+            ann = load_annotation(ann_path) if ann_path.exists() else None
+            doc = CaseDocument(image, ann, image_path, ann_path)
+            changed = doc.apply_prediction(pred, self._batch_mode or "replace")
+            out = doc.annotation_for_save()
+            out.image_path = image_path.name
+            save_annotation(out, ann_path)
+            doc.deleteLater()
+        except (DentsegError, OSError) as exc:
+            self._on_case_failed(row if row is not None else -1, messages.error_text(exc, ann_path))
+            return False
+        self.session.refresh_row(row)
+        return changed
+
+    def _on_case_failed(self, index: int, message: str) -> None:
+        log.warning("prediction failed: %s", message)
+        self._errors.append(message)
+
+    def _on_finished(self, outcome: str, payload: Any) -> None:
+        errors = list(self._errors)
+        if outcome == "failed":
+            messages.show_error(self.host, "Prediction failed", f"{payload}\n\nThe open case was not changed. "
+                                f"Model in use: {self.model_name()} (Model › Choose model).")
+        elif outcome == "cancelled":
+            self.statusMessage.emit("Prediction cancelled.", 5000)
+        else:
+            done = payload.get("done", 0) if isinstance(payload, dict) else 0
+            flagged = self._flagged
+            self.statusMessage.emit(
+                f"Prediction finished: {done} case(s)" + (f", {len(errors)} failed" if errors else "")
+                + (f"; the model is unsure about {flagged} ({'see the case info' if done == 1 else 'marked ⚠'}"
+                   "): check them before using the measurements" if flagged else ""), 15000)
+        if outcome != "failed" and errors:
+            listed = "\n".join(f"• {e}" for e in errors[:5])
+            more = f"\n… and {len(errors) - 5} more" if len(errors) > 5 else ""
+            messages.show_warning(self.host, "Some cases could not be predicted",
+                                  f"{listed}{more}\n\nThe other cases were predicted.")
+        self.casesUpdated.emit()
+        self.session.summaryChanged.emit(self.session.summary_text())
+        self.finished.emit(outcome)
