@@ -1,10 +1,10 @@
 """Autosave and crash recovery.
 
 While a case has unsaved changes, its current annotation is written (atomically) to
-``user_data_dir()/autosave/<hash of the image path>.dentseg.json``: one second after the
-last edit, and never later than two seconds after the first edit not yet written, however
-steadily the edits keep coming (the debounce has a maximum wait); a slow periodic timer is
-the last resort. When the document returns to its saved state (a save, "discard", or Undo
+``user_data_dir()/autosave/<hash of the image path>.dentseg.json``: 0.75 s after the last
+edit, and never later than 1.5 s after the first edit not yet written, however steadily the
+edits keep coming (the debounce has a maximum wait, so the work is on disk within 2 s even
+on a busy machine); a slow periodic timer is the last resort. When the document returns to its saved state (a save, "discard", or Undo
 back to it) the autosave is removed at once, so recovery never offers something the user
 undid. If DentSeg is killed, the next start offers the autosaves that hold work the saved
 files do not.
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
 from ..core.annotation import Annotation, annotation_path_for, load_annotation, save_annotation
 from ..core.errors import AnnotationError, DentsegError
@@ -39,9 +39,10 @@ log = logging.getLogger("dentseg.gui.autosave")
 
 AUTOSAVE_KEY = "autosave"
 #: an edit is autosaved this long after the last edit ...
-DEBOUNCE_MS = 1000
-#: ... but never later than this after the first edit not yet autosaved
-MAX_WAIT_MS = 2000
+DEBOUNCE_MS = 750
+#: ... but never later than this after the first edit not yet autosaved: 1.5 s, so that
+#: with timer and disk latency on a busy machine the write is done within 2 s
+MAX_WAIT_MS = 1500
 #: and at least this often while the case stays modified (a last resort)
 INTERVAL_MS = 60_000
 
@@ -277,6 +278,7 @@ class Autosaver(QObject):
         self._debounce.timeout.connect(self.write_now)
         self._max_wait = QTimer(self)
         self._max_wait.setSingleShot(True)
+        self._max_wait.setTimerType(Qt.TimerType.PreciseTimer)  # a coarse timer may fire 5 % late
         self._max_wait.setInterval(max_wait_ms)
         self._max_wait.timeout.connect(self.write_now)
         self._periodic = QTimer(self)
