@@ -3,7 +3,7 @@
 Each case is a valid ``.dentseg.json`` (phantom truth, a ``dentseg predict``-style file with
 provenance, a two-part region) changed by one to three seeded mutations: hostile values
 anywhere (NaN, Infinity, 1e400, 5,000-digit integers, lone surrogates, deep nesting, wrong
-types), hostile geometry (200-part and 1,000-part regions, 100,000 to 1,000,000 vertices,
+types), hostile geometry (200-part and 1,000-part regions, 100,000 to 400,000 vertices, files past 16 MiB,
 self-crossing "spaghetti" outlines, bow-ties, unclosed or short rings, coordinates of
 1e308), hostile spacing (1e308, 5e-324, 0, negative) and damaged bytes (truncated,
 flipped, invalid UTF-8, a byte-order mark). Every file goes through what the app and the
@@ -190,7 +190,7 @@ def mutate_doc(doc: dict, rng: np.random.Generator, scale: float = 1.0):
         path, ring = rings[rng.integers(len(rings))]
         a = _ring_array(ring)
         if a is not None:
-            n = int(rng.choice([20_000, 99_000, 150_000, 1_000_000]) * scale)
+            n = int(rng.choice([20_000, 99_000, 150_000, 400_000]) * scale)
             t = np.linspace(0, len(a) - 1, max(n, 4))
             dense = np.c_[np.interp(t, np.arange(len(a)), a[:, 0]), np.interp(t, np.arange(len(a)), a[:, 1])]
             _set(doc, path, dense.round(3).tolist())
@@ -301,7 +301,7 @@ def _dumps(doc) -> str:
 
 
 def mutate_bytes(raw: bytes, rng: np.random.Generator) -> bytes:
-    kind = rng.integers(0, 6)
+    kind = rng.integers(0, 7)
     b = bytearray(raw)
     if kind == 0 and len(b) > 2:  # truncated
         return bytes(b[: rng.integers(0, len(b))])
@@ -318,7 +318,9 @@ def mutate_bytes(raw: bytes, rng: np.random.Generator) -> bytes:
     if kind == 4:  # a lone surrogate escape inside the first string
         i = raw.find(b'"', 1)
         return raw[: i + 1] + b"\\udc80" + raw[i + 1:] if i > 0 else raw
-    return raw * 2  # two documents back to back
+    if kind == 5:
+        return raw * 2  # two documents back to back
+    return raw[:-1] + b" " * (17 * 2**20) + raw[-1:]  # valid JSON past the 16 MiB size limit
 
 
 def make_case(bases: list[dict], seed: int, scale: float = 1.0) -> bytes:

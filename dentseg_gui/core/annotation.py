@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import os
 import uuid
 from dataclasses import dataclass, field
@@ -220,11 +221,16 @@ def check_json_tree(data: Any, max_depth: int = MAX_JSON_DEPTH) -> str | None:
                 if not _utf8_ok(v):
                     return (f"field {_field(path + (k,))} holds text that is not valid Unicode "
                             "(a lone UTF-16 surrogate); fix or remove it")
-            elif t is dict or t is list:
+            elif t is dict or t is list or t is tuple:
                 if depth == 3 and k == "coordinates" and path[0] == "regions":
                     continue  # vertices: geometry_from_geojson checks them, faster, with their count
                 stack.append((v, depth + 1, path + (k,)))
-            elif v is not None and t is not bool:
+            elif v is None or t is bool:
+                continue
+            elif isinstance(v, numbers.Real):  # numpy scalars from code that builds the dict
+                if not math.isfinite(float(v)):
+                    return f"field {_field(path + (k,))} is {v!r}; only finite numbers are allowed"
+            else:
                 return f"field {_field(path + (k,))} has a value of type {t.__name__}, not JSON"
     return None
 

@@ -321,8 +321,8 @@ def _ring_array(ring: list, where: str, bounds: tuple[float, float, float, float
     if (set(map(type, ring)) != {list} or set(map(len, ring)) != {2}
             or not set(map(type, chain.from_iterable(ring))) <= {int, float}):  # bool, str: not numbers
         for k, p in enumerate(ring):
-            if (type(p) is not list or len(p) != 2
-                    or not all(type(v) in (int, float) for v in p)):
+            if (not isinstance(p, (list, tuple)) or len(p) != 2
+                    or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p)):
                 raise ValueError(f"{where}[{k}] must be a point [x, y] of two finite numbers, got {brief(p)}")
     try:
         arr = np.asarray(ring, dtype=float)
