@@ -272,3 +272,24 @@ def test_the_app_starts_with_a_broken_annotation_beside_the_image(case, tmp_path
     assert r.returncode == 0, r.stdout + r.stderr
     assert out.exists() and "Traceback" not in r.stderr
     assert annotation_path_for(case).name in r.stderr and "width" in r.stderr
+
+
+def test_undo_then_a_normal_close_of_the_window_leaves_no_autosave(qtbot, case):
+    from dentseg_gui.gui.main_window import MainWindow
+    w = MainWindow(restore_layout=False)
+    qtbot.addWidget(w)
+    try:
+        assert w.open_paths([case])
+        qtbot.waitUntil(w.is_idle, timeout=30_000)
+        doc = w.document
+        nudge(doc, 2.0)
+        qtbot.waitUntil(lambda: autosave.autosave_path_for(case).exists(), timeout=3000)  # by the max-wait
+        doc.undo_stack.undo()
+        assert not autosave.autosave_path_for(case).exists()
+        nudge(doc, 1.0)
+        doc.undo_stack.undo()                        # undone before the timers fired
+        assert w.close()                             # unmodified: no question, closes
+        assert not autosave.autosave_path_for(case).exists()
+        assert autosave.pending_recoveries() == []
+    finally:
+        w.shutdown()
