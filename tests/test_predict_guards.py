@@ -148,7 +148,7 @@ def test_a_huge_pixel_spacing_is_refused_not_allocated(tmp_path):
     img = load_image(path)
     assert img.spacing_mm is None and "implausible" in img.meta["spacing_problem"]
     assert "implausible" in img.meta["spacing_note"]
-    with pytest.raises(ImageLoadError, match=r"far.dcm: the file's pixel spacing is unusable.*--spacing"):
+    with pytest.raises(ImageLoadError, match=r"the file's pixel spacing is unusable.*--spacing"):
         _predictor(case).predict_image(img)
     # with the real spacing given, it predicts
     sp = case.annotation.pixel_spacing_mm

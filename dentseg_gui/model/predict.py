@@ -139,8 +139,8 @@ class Predictor:
                       should_stop: StopFn | None = None) -> PredictionResult:
         """Annotation for one slice: regions, landmarks, compensation, measurements, provenance."""
         problem = prediction_input_problem(image, spacing)  # implausible spacing, too many pixels
-        if problem:
-            raise ImageLoadError(f"{Path(image.source).name or 'image'}: {problem}")
+        if problem:  # the CLI line and the app's message put the file name in front
+            raise ImageLoadError(problem)
         seg_model = self.load()
         timings: dict[str, float] = {}
         t_all = t0 = time.perf_counter()
