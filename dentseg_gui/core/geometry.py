@@ -98,8 +98,11 @@ def estimate_crossings(geom: BaseGeometry, samples: int = 1024,
     idx = np.unique(np.linspace(0, n - 1, min(n, samples)).round().astype(np.int64))
     own = other = 0
     done = 0
-    for k in range(0, len(idx), 16):
-        chunk = idx[k:k + 16]
+    starts = [0, 4, *range(16, len(idx), 16)]  # a first chunk of 4: a degenerate pile-up stops early
+    for k, end in zip(starts, [*starts[1:], len(idx)]):
+        chunk = idx[k:end]
+        if len(chunk) == 0:
+            continue
         src, dst = tree.query(lines[chunk], predicate="intersects")
         i, j = chunk[src], dst
         same = ring_id[i] == ring_id[j]
@@ -108,7 +111,7 @@ def estimate_crossings(geom: BaseGeometry, samples: int = 1024,
         own += int(np.count_nonzero(same & ~adjacent))
         other += int(np.count_nonzero(~same))
         done += len(chunk)
-        if stop_above is not None and done >= 64 and (own / done * n / 2 > 4 * stop_above[0]
+        if stop_above is not None and (own / done * n / 2 > 4 * stop_above[0]
                                                        or other / done * n / 2 > 4 * stop_above[1]):
             break
     scale = n / 2 / max(done, 1)
