@@ -137,9 +137,10 @@ def run_trial(image: Path, user_data: Path, kill_after_s: float, mode: str = "st
             os.environ["DENTSEG_USER_DATA"] = saved_env
     x0 = load_annotation(annotation_path_for(image)).landmarks["apex"][0]
     recovered = round(recs[0].load().landmarks["apex"][0] - x0) if recs else 0
-    if mode == "undo":
-        recovered = 0 if not recs else recovered
     old = [t for t in edits if t <= t_kill - MAX_WAIT_S]
+    if mode == "undo":  # everything was undone: nothing should be offered, nothing is "lost"
+        old = []
+        recovered = len(edits) if not recs else recovered
     return {"mode": mode, "edits": len(edits), "recovered": recovered, "offered": len(recs),
             "older_than_max_wait": len(old), "lost_old": max(0, len(old) - recovered),
             "newest_lost_age_s": (t_kill - edits[recovered]) if recovered < len(edits) else 0.0,
@@ -167,6 +168,10 @@ def main(argv=None) -> int:
             mode = "undo" if k % 5 == 4 else "steady"
             r = run_trial(img, trial_dir / "user", rng.uniform(1.0, 12.0), mode, args.every)
             rows.append(r)
+            if mode == "undo":
+                print(f"trial {k:2d} undo: {r['edits']} edits, {r['autosaves']} autosave(s), all undone, "
+                      f"killed; the next start offers {r['offered']} recovery", flush=True)
+                continue
             print(f"trial {k:2d} {mode:6s} killed after {r['kill_after_s']:5.1f} s: {r['edits']:3d} edits, "
                   f"{r['autosaves']:2d} autosaves, recovered {r['recovered']:3d}, offered {r['offered']}, "
                   f"older than {MAX_WAIT_S:g} s lost {r['lost_old']}, newest lost edit "
