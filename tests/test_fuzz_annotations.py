@@ -3,7 +3,7 @@
 A few hundred of the mutations of ``benchmarks/fuzz_annotations.py`` (which runs the full
 10,000 in a watched child process): hostile values, geometry, spacing and damaged bytes.
 Every file must be refused with a ``DentsegError`` or read, measured, reported and saved
-again - no other exception, no inf/NaN written, no file over 5 s.
+again - no other exception, no inf/NaN written, no file over 5 s of CPU time.
 """
 
 from __future__ import annotations
