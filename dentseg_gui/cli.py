@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="CPU threads for the network (default: the cores available, at most 4)")
     pr.add_argument("--engine", choices=("auto", "onnx", "torch"), default="auto",
                     help="auto: ONNX Runtime when the model has an ONNX export, else torch")
+    pr.add_argument("--overwrite", action="store_true",
+                    help="replace output files that hold hand edits or no model provenance "
+                         "(without it they are refused; read-only files are never replaced)")
 
     me = sub.add_parser("measure", help="measurement report from annotation files")
     me.add_argument("files", nargs="+", type=Path)
@@ -170,7 +173,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "predict":
         from .model.predict import predict_cli
         return predict_cli(args.images, args.out, model=args.model, spacing=args.spacing,
-                           compensation=not args.no_compensation, threads=args.threads, engine=args.engine)
+                           compensation=not args.no_compensation, threads=args.threads, engine=args.engine,
+                           overwrite=args.overwrite)
     if args.command == "train":
         from .model.train import train_cli
         return train_cli(args.dir, args.out, epochs=args.epochs, init=args.init, seed=args.seed,

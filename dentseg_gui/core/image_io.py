@@ -31,6 +31,7 @@ import numpy as np
 
 from .errors import ImageLoadError
 from .image import SliceImage
+from .limits import LOAD_BYTES_PER_PIXEL, SPACING_RANGE_MM, human_bytes, memory_pixel_limit
 
 # --------------------------------------------------------------------------- limits
 
@@ -146,10 +147,11 @@ def _check_spacing_argument(spacing: Any) -> tuple[float, float] | None:
         values = tuple(float(v) for v in spacing)
     except (TypeError, ValueError):
         values = ()
-    if len(values) != 2 or not all(math.isfinite(v) and v > 0 for v in values):
+    lo, hi = SPACING_RANGE_MM
+    if len(values) != 2 or not all(math.isfinite(v) and lo <= v <= hi for v in values):
         raise ImageLoadError(
             f"Pixel spacing {spacing!r} is not usable: give two positive numbers "
-            "(row spacing, column spacing) in millimetres, e.g. 0.15 0.15."
+            f"(row spacing, column spacing) in millimetres from {lo:g} to {hi:g}, e.g. 0.15 0.15."
         )
     return values  # type: ignore[return-value]
 
@@ -272,11 +274,23 @@ def _quiet_opencv() -> Iterator[None]:
 
 
 def _check_dimensions(p: Path, rows: int, cols: int) -> None:
-    if rows * cols > MAX_PIXELS:
+    """Refuse before decoding: more than ``MAX_PIXELS``, or more than this machine's free
+    memory can decode (``limits.memory_pixel_limit``), or too small to be a slice."""
+    limit, avail = memory_pixel_limit(LOAD_BYTES_PER_PIXEL, MAX_PIXELS)
+    if rows * cols > limit:
+        size = f"the image is {cols} x {rows} pixels ({rows * cols / 1e6:.4g} megapixels)"
+        if limit < MAX_PIXELS and avail is not None:
+            raise _error(
+                p,
+                f"{size}; decoding it needs about {human_bytes(rows * cols * LOAD_BYTES_PER_PIXEL)} "
+                f"of memory and this computer has {human_bytes(avail)} available (DentSeg plans "
+                f"to use at most half: {limit / 1e6:.4g} megapixels now)",
+                "Close other programs and try again, or crop the region around the incisor or "
+                "downsample the image, then open that",
+            )
         raise _error(
             p,
-            f"the image is {cols} x {rows} pixels ({rows * cols / 1e6:.4g} megapixels), "
-            f"over the {MAX_PIXELS / 1e6:.4g} megapixel limit",
+            f"{size}, over the {MAX_PIXELS / 1e6:.4g} megapixel limit",
             "Crop the region around the incisor or downsample the image, then open that",
         )
     if rows < MIN_SIDE or cols < MIN_SIDE:
@@ -694,6 +708,9 @@ def _parse_spacing(value: Any) -> tuple[tuple[float, float] | None, str | None]:
         nums = nums * 2
     if len(nums) != 2 or not all(math.isfinite(v) and v > 0 for v in nums):
         return None, f"invalid value {list(nums)}"
+    lo, hi = SPACING_RANGE_MM
+    if not all(lo <= v <= hi for v in nums):
+        return None, f"implausible value {[float(f'{v:.6g}') for v in nums]} mm (outside {lo:g}-{hi:g} mm)"
     return (nums[0], nums[1]), None
 
 
@@ -722,6 +739,8 @@ def _dicom_spacing(ds: Any, index: int | None, user_spacing: tuple[float, float]
                                 "not corrected for magnification) was used")
         return spacing
     bad = f" ({'; '.join(problems)})" if problems else ""
+    if problems:
+        meta["spacing_problem"] = "; ".join(problems)
     if user_spacing is not None:
         meta["spacing_source"] = "argument"
         meta["spacing_note"] = (f"the DICOM file carries no usable pixel spacing{bad}: "

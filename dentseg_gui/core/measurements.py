@@ -66,7 +66,13 @@ class MeasurementSet:
         return self.values.get(key)
 
     def _set(self, key: str, value: float) -> None:
-        self.values[key] = float(value)
+        value = float(value)
+        if not math.isfinite(value):  # never report inf or NaN: missing, with the reason
+            self.values[key] = None
+            self.missing[key] = ("not a finite number: the regions, landmarks or pixel spacing "
+                                 "are degenerate or out of range")
+            return
+        self.values[key] = value
         self.missing.pop(key, None)
 
     def _miss(self, keys: Iterable[str], reason: str) -> None:

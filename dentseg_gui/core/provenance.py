@@ -38,6 +38,40 @@ def is_model_only(ann: Annotation) -> bool:
     return all(from_model(p) for p in items)
 
 
+def hand_work(ann: Annotation) -> str | None:
+    """What in ``ann`` a person made or that did not come from the model (a short sentence),
+    or None when replacing it loses nothing but model output: every region and landmark
+    came from the model unedited, or the file is empty and holds no pixel spacing."""
+    if not has_content(ann):
+        if ann.pixel_spacing_mm is None:
+            return None
+        sp = ann.pixel_spacing_mm
+        return f"it holds a pixel spacing ({sp[0]:g} x {sp[1]:g} mm) and no model output"
+    if is_model_only(ann):
+        return None
+    prov = ann.provenance or {}
+    edited, unknown = [], []
+    who = set()
+    for kind, names in (("regions", [n for n, g in ann.regions.items() if not g.is_empty]),
+                        ("landmarks", list(ann.landmarks))):
+        table = prov.get(kind) if isinstance(prov.get(kind), dict) else {}
+        for name in names:
+            p = table.get(name)
+            if not isinstance(p, dict) or p.get("source") not in ("model", "manual"):
+                unknown.append(name)
+            elif p.get("source") == "manual" or p.get("edited_by_hand") or p.get("edited"):
+                edited.append(name)
+                if p.get("edited_by"):
+                    who.add(str(p["edited_by"]))
+    parts = []
+    if edited:
+        by = f" (by {', '.join(sorted(who))})" if who else ""
+        parts.append(f"{', '.join(edited)} drawn or edited by hand{by}")
+    if unknown:
+        parts.append(f"{', '.join(unknown)} without model provenance (made by hand or by another tool)")
+    return "; ".join(parts) or "it is not unedited model output"
+
+
 def prediction_quality(ann: Annotation | None) -> dict[str, Any] | None:
     """The plausibility verdict of the prediction behind ``ann`` ({level, reasons}), if any."""
     if ann is None:
@@ -81,5 +115,5 @@ def unverified_model_note(ann: Annotation | None) -> str:
     return ""
 
 
-__all__ = ["FLAGGED_LEVELS", "flagged_quality", "has_content", "is_model_only", "prediction_flag",
+__all__ = ["FLAGGED_LEVELS", "flagged_quality", "hand_work", "has_content", "is_model_only", "prediction_flag",
            "prediction_quality", "unverified_model_note"]

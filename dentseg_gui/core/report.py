@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,20 +39,48 @@ class ReportRow:
     measurements: MeasurementSet
     model_check: str = ""          # unreviewed, flagged model output: "level: reasons"
 
-    def as_csv_dict(self) -> dict[str, str]:
-        d = {"image": self.image}
+    def values(self) -> tuple[dict[str, float | None], dict[str, str]]:
+        """(values, missing): every key, a non-finite value turned into missing with a reason."""
+        values, missing = {}, dict(self.measurements.missing)
         for k in KEYS:
             v = self.measurements.values.get(k)
+            if v is not None and not math.isfinite(v):
+                v = None
+                missing[k] = "not a finite number"
+            values[k] = v
+        return values, missing
+
+    def as_csv_dict(self) -> dict[str, str]:
+        values, missing = self.values()
+        d = {"image": _text(self.image)}
+        for k in KEYS:
+            v = values[k]
             d[k] = "" if v is None else f"{v:.4f}"
-        d["missing"] = "; ".join(f"{k}: {r}" for k, r in self.measurements.missing.items())
-        d["model_check"] = self.model_check
-        d["annotation"] = self.annotation_path
+        d["missing"] = _text("; ".join(f"{k}: {r}" for k, r in missing.items()))
+        d["model_check"] = _text(self.model_check)
+        d["annotation"] = _text(self.annotation_path)
         return d
 
     def as_json_dict(self) -> dict:
-        return {"image": self.image, "annotation": self.annotation_path,
-                "measurements": {k: self.measurements.values.get(k) for k in KEYS},
-                "missing": dict(self.measurements.missing), "model_check": self.model_check or None}
+        values, missing = self.values()
+        return {"image": _text(self.image), "annotation": _text(self.annotation_path),
+                "measurements": values, "missing": {k: _text(r) for k, r in missing.items()},
+                "model_check": _text(self.model_check) or None}
+
+
+def _text(s: str) -> str:
+    """``s`` as text UTF-8 can hold: a file name with undecodable bytes (surrogate escapes)
+    or a lone surrogate gets replacement characters instead of failing the whole report."""
+    try:
+        s.encode("utf-8")
+        return s
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "surrogateescape" if _escaped_only(s) else "replace").decode(
+            "utf-8", "replace")
+
+
+def _escaped_only(s: str) -> bool:
+    return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in s)
 
 
 CSV_COLUMNS = ["image", *KEYS, "missing", "model_check", "annotation"]
@@ -85,7 +114,7 @@ def write_json(rows: Sequence[ReportRow], path: str | Path, teeth: Sequence = ()
            "cases": [r.as_json_dict() for r in rows]}
     if teeth:
         doc["teeth"] = [t.as_json() for t in teeth]     # whole-tooth summaries (core.whole_tooth)
-    atomic_write_text(path, json.dumps(doc, indent=1, ensure_ascii=False) + "\n")
+    atomic_write_text(path, json.dumps(doc, indent=1, ensure_ascii=False, allow_nan=False) + "\n")
     return Path(path)
 
 
@@ -93,10 +122,11 @@ def format_table(rows: Sequence[ReportRow]) -> str:
     """Plain-text table for the terminal: one block per case."""
     lines = []
     for r in rows:
-        lines.append(f"{r.image}")
+        values, missing = r.values()
+        lines.append(_text(r.image))
         for k in MEASUREMENT_KEYS:
-            v = r.measurements.values.get(k.key)
-            text = f"{v:10.3f} {k.unit}" if v is not None else f"{'missing':>10}   ({r.measurements.missing.get(k.key, '')})"
+            v = values[k.key]
+            text = f"{v:10.3f} {k.unit}" if v is not None else f"{'missing':>10}   ({missing.get(k.key, '')})"
             lines.append(f"  {k.key:<24} {text}")
         if r.model_check:
             flagged = r.model_check.split(":")[0] in ("check", "doubtful")

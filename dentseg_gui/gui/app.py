@@ -138,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("DentSeg")
     headless = args.screenshot is not None
     messages.setup_logging()
+    from .autosave import remove_stale_temp_files_of_app
+    remove_stale_temp_files_of_app()   # what a kill during a save left in our own folders
     window: MainWindow | None = None
     messages.install_excepthook(lambda: window)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 
+from ..core.limits import spacing_problem
 from ..core.provenance import flagged_quality
 
 
@@ -100,6 +101,6 @@ def parse_spacing_text(text: str) -> tuple[float, float] | None:
         return None
     if len(vals) == 1:
         vals *= 2
-    if len(vals) != 2 or not all(0 < v < 100 for v in vals):
+    if len(vals) != 2 or spacing_problem(vals) is not None:  # the range annotation files accept
         return None
     return vals[0], vals[1]

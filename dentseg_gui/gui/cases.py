@@ -25,8 +25,11 @@ from typing import Iterable
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QSettings, Qt
 from PySide6.QtGui import QColor
 
-from ..core.annotation import (SUFFIX, Annotation, annotation_path_for, load_annotation)
+from ..core.annotation import (MAX_FILE_BYTES, SUFFIX, Annotation, annotation_from_bytes,
+                               annotation_path_for, load_annotation)
+from ..core.atomic import remove_stale_temp_files
 from ..core.errors import AnnotationError, ImageLoadError
+from ..core.file_identity import FileIdentity, read_with_identity
 from ..core.provenance import has_content, is_model_only, prediction_flag
 
 # What the loader reads (core.image_io is the authority; this list only picks files in a folder).
@@ -156,12 +159,16 @@ def image_for_annotation(path: Path) -> Path | None:
     if not path.name.endswith(SUFFIX):
         return None
     try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            return None
         data = json.loads(path.read_text(encoding="utf-8"))
         rel = data["image"]["path"]
-    except (OSError, ValueError, KeyError, TypeError):
+        if not isinstance(rel, str):
+            return None
+        cand = (path.parent / rel)
+        return cand if cand.is_file() else None
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
-    cand = (path.parent / rel)
-    return cand if cand.is_file() else None
 
 
 # --------------------------------------------------------------------------- loading
@@ -174,6 +181,9 @@ class LoadedCase:
     annotation: Annotation
     annotation_path: Path
     note: str = ""                # something the user should know (e.g. spacing unknown)
+    #: the annotation file's identity when these bytes were read (``exists=False``: no file);
+    #: pass it to ``CaseDocument(disk_identity=...)`` so Save can tell a change on disk
+    disk_identity: FileIdentity | None = None
 
 
 def empty_annotation(image, image_path: Path) -> Annotation:
@@ -198,8 +208,9 @@ def load_case(image_path: str | Path, spacing: tuple[float, float] | None = None
     image = load_image(image_path)
     ann_path = annotation_path_for(image_path)
     note = ""
+    identity = FileIdentity.missing()
     if ann_path.exists():
-        ann = load_annotation(ann_path)
+        ann, identity = _read_annotation(ann_path)
         if (ann.width, ann.height) != (image.width, image.height):
             raise AnnotationError(
                 f"{ann_path.name}: made for an image of {ann.width}×{ann.height} pixels but "
@@ -219,7 +230,22 @@ def load_case(image_path: str | Path, spacing: tuple[float, float] | None = None
         else:
             note = (f"{image_path.name} carries no pixel spacing: measurements stay missing until "
                     "you set it (Edit > Pixel spacing…).")
-    return LoadedCase(image_path, image, ann, ann_path, note)
+    return LoadedCase(image_path, image, ann, ann_path, note, identity)
+
+
+def _read_annotation(ann_path: Path) -> tuple[Annotation, FileIdentity]:
+    """The annotation and the identity of exactly the bytes parsed. Any failure is an
+    ``AnnotationError`` naming the file (the case is then listed as an error)."""
+    try:
+        raw, identity = read_with_identity(ann_path, MAX_FILE_BYTES)
+        return annotation_from_bytes(raw, ann_path.name), identity
+    except AnnotationError:
+        raise
+    except OSError as exc:
+        raise AnnotationError(f"{ann_path.name}: cannot be read ({exc.strerror or exc})") from None
+    except Exception as exc:  # noqa: BLE001 - a file must never take the app down
+        raise AnnotationError(f"{ann_path.name}: cannot be read ({type(exc).__name__}: "
+                              f"{str(exc)[:160]})") from None
 
 
 # --------------------------------------------------------------------------- status
@@ -291,6 +317,8 @@ def disk_state(image_path: Path) -> tuple[str, str, str]:
         return STATUS_ERROR, f"{ann_path.name}: cannot be read ({exc.strerror})", ""
     except AnnotationError as exc:
         return STATUS_ERROR, str(exc), ""
+    except Exception as exc:  # noqa: BLE001 - listing a case must never fail
+        return STATUS_ERROR, f"{ann_path.name}: cannot be read ({type(exc).__name__})", ""
     flag, detail = flag_and_detail(ann)
     return annotation_status(ann), detail, flag
 
@@ -299,6 +327,23 @@ def flag_and_detail(ann: Annotation | None) -> tuple[str, str]:
     """(flag, tooltip line) for the case list: ``prediction_flag`` and why, or ('', '')."""
     flag, why = prediction_flag(ann)
     return flag, (f"model output flagged ({flag}): {why}" if flag else "")
+
+# --------------------------------------------------------------------------- stale temporary files
+
+_cleaned_folders: set[str] = set()
+
+
+def clean_case_folders(image_paths: Iterable[Path]) -> list[Path]:
+    """Remove the hidden ``.<stem>.dentseg.json.XXXXXXXX.tmp`` files a kill during a save left
+    beside these images (once per folder per session; only ours, only stale ones)."""
+    folders = []
+    for p in image_paths:
+        folder = str(Path(p).parent.resolve())
+        if folder not in _cleaned_folders:
+            _cleaned_folders.add(folder)
+            folders.append(folder)
+    return remove_stale_temp_files(folders, suffixes=(SUFFIX,)) if folders else []
+
 
 # --------------------------------------------------------------------------- list model
 
@@ -356,6 +401,8 @@ class CaseList(QAbstractListModel):
 
     # ---- editing
     def set_paths(self, paths: Iterable[Path]) -> None:
+        paths = list(paths)
+        clean_case_folders(paths)
         self.beginResetModel()
         self.entries = []
         for p in paths:
@@ -365,6 +412,8 @@ class CaseList(QAbstractListModel):
 
     def add_paths(self, paths: Iterable[Path]) -> list[int]:
         """Append cases not already listed; return the rows of the given paths."""
+        paths = list(paths)
+        clean_case_folders(paths)
         rows = []
         for p in paths:
             row = self.row_of(p)

@@ -27,8 +27,10 @@ from shapely.geometry import MultiPolygon
 
 from ..core.annotation import LANDMARKS, REGIONS, Annotation
 from ..core.errors import AnnotationError
+from ..core.file_identity import FileIdentity, changed_since, identity_of
 from ..core.geometry import as_multipolygon
 from ..core.image import SliceImage
+from ..core.limits import spacing_problem
 from ..core.measurements import KEYS, MeasurementSet, measure, orientation_of
 from .commands import (CompoundCommand, SetLandmarkCommand, SetOrientationCommand, SetProvenanceCommand,
                        SetRegionCommand, SetSpacingCommand, geometries_equal)
@@ -68,7 +70,7 @@ class CaseDocument(QObject):
 
     def __init__(self, image: SliceImage, annotation: Annotation | None = None,
                  image_path: Path | str | None = None, annotation_path: Path | str | None = None,
-                 parent: QObject | None = None):
+                 parent: QObject | None = None, disk_identity: FileIdentity | None = None):
         super().__init__(parent)
         if annotation is None:
             annotation = Annotation(Path(image_path).name if image_path else (image.source or "image"),
@@ -88,6 +90,11 @@ class CaseDocument(QObject):
         self._ann = ann
         self.image_path = Path(image_path) if image_path else None
         self.annotation_path = Path(annotation_path) if annotation_path else None
+        #: the annotation file as it was when read (or last saved): size, time, hash. Pass the
+        #: one ``cases.load_case`` took of the bytes it parsed; else it is taken now.
+        self.disk_identity = disk_identity
+        if disk_identity is None and self.annotation_path is not None:
+            self.disk_identity = identity_of(self.annotation_path)
         self.prediction: Annotation | None = None
         self.undo_stack = QUndoStack(self)
         self.undo_stack.cleanChanged.connect(self._on_clean_changed)
@@ -123,11 +130,24 @@ class CaseDocument(QObject):
     def is_modified(self) -> bool:
         return not self.undo_stack.isClean()
 
-    def mark_saved(self, annotation_path: Path | str | None = None) -> None:
-        """Call after a successful save: the current state becomes the clean state."""
+    def mark_saved(self, annotation_path: Path | str | None = None,
+                   identity: FileIdentity | None = None) -> None:
+        """Call after a successful save: the current state becomes the clean state.
+
+        With ``annotation_path`` the file just written becomes the one whose changes on
+        disk are watched (``disk_identity``: ``identity``, or read from the file now).
+        """
         if annotation_path is not None:
             self.annotation_path = Path(annotation_path)
+            self.disk_identity = identity or identity_of(self.annotation_path)
         self.undo_stack.setClean()
+
+    def disk_change(self) -> str | None:
+        """How the annotation file changed on disk since it was read or saved (a sentence),
+        or None (unchanged, or nothing known)."""
+        if self.annotation_path is None:
+            return None
+        return changed_since(self.disk_identity, self.annotation_path)
 
     def annotation_for_save(self) -> Annotation:
         """A copy of the annotation with the current measurements filled in, ready to save."""
@@ -178,8 +198,9 @@ class CaseDocument(QObject):
         """Set the pixel spacing (row, column) in mm as one undo step."""
         if spacing is not None:
             sr, sc = float(spacing[0]), float(spacing[1])
-            if not (sr > 0 and sc > 0):
-                raise ValueError(f"pixel spacing must be two positive numbers (mm), got {spacing!r}")
+            why = spacing_problem((sr, sc))  # what the file format accepts, so the save reads back
+            if why:
+                raise ValueError(f"pixel spacing must be two positive numbers (mm): {why}")
             spacing = (sr, sc)
         if spacing == self._ann.pixel_spacing_mm:
             return False

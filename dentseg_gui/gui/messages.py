@@ -135,6 +135,18 @@ def ask_save_changes(parent: QWidget | None, case_name: str) -> str:
     return {B.Save: "save", B.Discard: "discard"}.get(answer, "cancel")
 
 
+def ask_disk_changed(parent: QWidget | None, file_name: str, change: str) -> str:
+    """The annotation file changed on disk since it was opened: 'overwrite', 'save_as',
+    'reload' or 'cancel' (headless runs: 'cancel', so nothing is overwritten unseen)."""
+    answer = ask_choice(
+        parent, "File changed on disk",
+        f"{change}.\n\nOverwrite replaces that version with yours. Save as keeps both. "
+        f"Reload shows the version on disk; your unsaved changes stay one Undo away.",
+        [("overwrite", "Overwrite"), ("save_as", "Save as…"), ("reload", "Reload"),
+         ("cancel", "Cancel")], default="cancel")
+    return answer if answer in ("overwrite", "save_as", "reload") else "cancel"
+
+
 def ask_choice(parent: QWidget | None, title: str, text: str,
                choices: Sequence[tuple[str, str]], default: str | None = None) -> str | None:
     """A question with named buttons: ``choices`` = [(key, button label), ...].

@@ -476,6 +476,7 @@ def _inner_limit(bone: np.ndarray, xs: np.ndarray, ys: np.ndarray, offs: np.ndar
 def _best_path(score: np.ndarray, max_jump: int, jump_cost: float) -> np.ndarray:
     """Offset index per sample maximising total score minus jump costs (|jump| <= max_jump)."""
     n, k = score.shape
+    max_jump = max(0, min(int(max_jump), k - 1))  # a longer jump leaves the band: same result, bounded memory
     jumps = np.arange(-max_jump, max_jump + 1)
     cost = (jump_cost * np.abs(jumps))[:, None]
     # candidate source index for target index t and jump j: t - j (out of range -> -inf)

@@ -256,7 +256,7 @@ def _image_for(ann_path: Path) -> Path | None:
     """The image an annotation belongs to: its recorded path, else a same-stem image beside it."""
     try:
         recorded = json.loads(ann_path.read_text(encoding="utf-8")).get("image", {}).get("path")
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):  # a hostile file: no recorded path
         recorded = None
     if isinstance(recorded, str) and recorded:
         p = Path(recorded)

@@ -33,10 +33,12 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from .. import __version__
 from ..core.annotation import SUFFIX, Annotation, save_annotation
-from ..core.errors import DentsegError
+from ..core.errors import DentsegError, ImageLoadError
 from ..core.geometry import as_multipolygon, probability_to_geometry
 from ..core.image import SliceImage
+from ..core.limits import prediction_input_problem
 from ..core.measurements import apply_measurements
+from ..core.overwrite_guard import check_outputs
 from ..core.provenance import flagged_quality
 from .compensation import CompensationResult, compensate
 from .quality import QualityCheck, assess, segmentation_certainty
@@ -153,6 +155,9 @@ class Predictor:
         Split so that a batch can run the network on one image while the previous
         one is turned into regions and measurements (``model.batch``).
         """
+        problem = prediction_input_problem(image, spacing)  # implausible spacing, too many pixels
+        if problem:  # the CLI line and the app's message put the file name in front
+            raise ImageLoadError(problem)
         from .orientation import segment_upright
         seg, degrees, scores = segment_upright(self.load().segment, image, spacing=spacing,
                                                should_stop=should_stop)
@@ -196,6 +201,9 @@ class Predictor:
         quality = assess(ann, getattr(seg, "landmark_confidence", None), segmentation_certainty(seg.probs),
                          spacing_assumed=bool(getattr(seg, "spacing_assumed", False)))
         ann.provenance["quality"] = quality.as_provenance()
+        frames = int(image.meta.get("frames") or image.meta.get("pages") or 1)
+        if frames > 1:  # which frame (DICOM) or page (TIFF) of the file this annotation is for
+            ann.provenance["frame"] = {"index": int(image.meta.get("frame_index", 0)), "frames": frames}
         timings["measure"] = time.perf_counter() - t0
         timings["total"] = time.perf_counter() - t_all
         return PredictionResult(ann, seg, comp, timings, quality)
@@ -264,7 +272,8 @@ def predict_files(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike
                   spacing: tuple[float, float] | None = None, compensation: bool = True,
                   progress: ProgressFn | None = None, should_stop: StopFn | None = None,
                   on_result: Callable[[FileResult], None] | None = None,
-                  engine: str = "auto", threads: int | None = None) -> list[FileResult]:
+                  engine: str = "auto", threads: int | None = None,
+                  overwrite: bool = False) -> list[FileResult]:
     """Predict every image and write ``out_dir/<stem>.dentseg.json``; one result per input path.
 
     ``model`` is a model file (None = bundled) or a ready ``Predictor`` (then its
@@ -276,10 +285,14 @@ def predict_files(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike
     files are reported as cancelled); ``on_result`` gets each result, in input order,
     as soon as it is written. Two inputs with the same stem would write the same
     output file: the second is reported instead. Reading, the network and writing
-    overlap (``model.batch``).
+    overlap (``model.batch``). An output file that holds hand work or no model
+    provenance raises ``OverwriteRefused`` before anything runs unless ``overwrite``;
+    a read-only one always does (``core.overwrite_guard``).
     """
     from ..core.image_io import load_image
     from .batch import run_batch
+
+    check_outputs([output_path_for(p, out_dir) for p in paths], overwrite)
 
     predictor = (model if isinstance(model, Predictor)
                  else Predictor(model, compensation=compensation, engine=engine, threads=threads))
@@ -339,13 +352,16 @@ def _carry_slice_provenance(image_path: Path, ann: Annotation, out_dir: Path) ->
 
 def predict_cli(images: Sequence[str | os.PathLike], out: str | os.PathLike,
                 model: str | os.PathLike | None = None, spacing: tuple[float, float] | None = None,
-                compensation: bool = True, threads: int | None = None, engine: str = "auto") -> int:
-    """``dentseg predict``: one line per image as it is written. Exit 0 all written, 1 some failed, 2 none.
+                compensation: bool = True, threads: int | None = None, engine: str = "auto",
+                overwrite: bool = False) -> int:
+    """``dentseg predict``: one line per image as it is written. Exit 0 all written, 1 some failed, 2 none
+    (or an output file that must not be replaced: ``core.overwrite_guard``).
 
     On a terminal, a progress line (done / total, images per second) is kept on stderr.
     """
     import sys
 
+    check_outputs([output_path_for(p, out) for p in images], overwrite)   # before any work
     predictor = Predictor(model, compensation=compensation, engine=engine, threads=threads)
     seg = predictor.load()
     for note in [*getattr(seg, "notes", []), getattr(seg, "engine_note", None)]:
@@ -372,7 +388,7 @@ def predict_cli(images: Sequence[str | os.PathLike], out: str | os.PathLike,
             print(f"predict: {done[0]}/{total} done, {rate:.1f} images/s, about {eta:.0f} s left",
                   end="", file=sys.stderr, flush=True)
 
-    results = predict_files(images, out, model=predictor, spacing=spacing, on_result=show)
+    results = predict_files(images, out, model=predictor, spacing=spacing, on_result=show, overwrite=overwrite)
     if live:
         print("\r\x1b[K", end="", file=sys.stderr, flush=True)
     if total > 1:
@@ -390,6 +406,10 @@ def _summary(ann: Annotation | None) -> str:
     bits = []
     if ann.provenance.get("model_verified") is False:
         bits.append(str(ann.provenance.get("model_note") or "unverified model").split(":")[0].upper())
+    frame = ann.provenance.get("frame")
+    if isinstance(frame, dict):
+        which = {0: " (the first)", frame["frames"] // 2: " (the middle one)"}.get(frame["index"], "")
+        bits.append(f"frame {frame['index'] + 1} of {frame['frames']}{which}")
     area = ann.measurements.get("pab_area_mm2")
     if area is not None:
         bits.append(f"PAB {area:.1f} mm2")

@@ -406,7 +406,7 @@ def data_summary(data_dir: str | Path) -> dict[str, Any]:
     for cf in find_annotated_cases(data_dir):
         try:
             prov = json.loads(cf.annotation_path.read_text(encoding="utf-8")).get("provenance", {})
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             prov = {}
         prov = prov if isinstance(prov, dict) else {}
         gen = prov.get("generator")
