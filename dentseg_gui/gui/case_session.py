@@ -26,7 +26,7 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog
 from ..core.annotation import annotation_path_for
 from ..core.errors import DentsegError
 from . import messages
-from .autosave import Autosaver, discard_autosave, pending_recoveries, recovery_for
+from .autosave import Autosaver, discard_autosave, pending_recoveries, recovery_for, recovery_question
 from .case_info import parse_spacing_text
 from .cases import (STATUS_EDITED, STATUS_ERROR, CaseList, RecentFiles, annotation_status, app_settings,
                     expand_paths, find_images, flag_and_detail)
@@ -323,9 +323,8 @@ class CaseSession(QObject):
             key = str(Path(loaded.image_path).resolve())
             yes = key in self._accepted_recoveries or messages.ask_yes_no(
                 self.host, "Recover unsaved work?",
-                f"{loaded.image_path.name} has unsaved changes from {rec.saved_at or 'an earlier session'} "
-                "(DentSeg was closed without saving).\n\nRecover them? Choose No to discard them "
-                "and open the saved version.", default=False)
+                f"{rec.describe()}: unsaved changes (DentSeg was closed without saving).\n\n"
+                "Recover them? Choose No to discard them and open the saved version.", default=False)
             self._accepted_recoveries.discard(key)
             if yes:
                 try:
@@ -334,7 +333,8 @@ class CaseSession(QObject):
                     messages.show_exception(self.host, exc, rec.autosave_path, "Autosave unreadable")
             if recovered is None:
                 discard_autosave(loaded.image_path)
-        doc = CaseDocument(loaded.image, loaded.annotation, loaded.image_path, loaded.annotation_path)
+        doc = CaseDocument(loaded.image, loaded.annotation, loaded.image_path, loaded.annotation_path,
+                           disk_identity=loaded.disk_identity)
         if recovered is None:
             return doc
         # the saved version first, the recovered changes as one undo step on top of it:
@@ -344,7 +344,8 @@ class CaseSession(QObject):
         except DentsegError:  # cannot be one step (other extra fields): open the autosave as it is
             log.warning("recovery of %s opened as a whole, not as an undo step", loaded.image_path,
                         exc_info=True)
-            doc = CaseDocument(loaded.image, recovered, loaded.image_path, loaded.annotation_path)
+            doc = CaseDocument(loaded.image, recovered, loaded.image_path, loaded.annotation_path,
+                               disk_identity=loaded.disk_identity)
             doc.undo_stack.resetClean()
         self.statusMessage.emit(f"Recovered unsaved changes of {loaded.image_path.name}. "
                                 "Save to keep them, or Undo to go back to the saved version.", 8000)
@@ -421,6 +422,23 @@ class CaseSession(QObject):
         if doc is None:
             return False
         target = Path(path) if path else (doc.annotation_path or annotation_path_for(doc.image_path))
+        from . import save_guard
+        choice = save_guard.check_before_save(doc, target, self.host)   # changed on disk meanwhile?
+        if choice == save_guard.SAVE_AS:
+            return self.save_as()
+        if choice == save_guard.RELOAD:
+            try:
+                if not save_guard.reload_from_disk(doc):   # not one undo step: reopen the case;
+                    self.autosaver.write_now()               # the unsaved work stays as its autosave,
+                    row = self.current_row()                 # which reopening offers to recover
+                    self.close_document()
+                    if row is not None:
+                        self.open_case(row, ask_save=False)
+            except DentsegError as exc:
+                messages.show_exception(self.host, exc, target, "Cannot reload")
+            return False
+        if choice == save_guard.CANCEL:
+            return False
         ann = doc.annotation_for_save()
         if doc.image_path is not None:
             try:
@@ -506,12 +524,8 @@ class CaseSession(QObject):
         recs = pending_recoveries()
         if not recs:
             return False
-        names = "\n".join(f"  • {r.image_path.name} ({r.saved_at})" for r in recs[:8])
-        more = f"\n  … and {len(recs) - 8} more" if len(recs) > 8 else ""
-        yes = messages.ask_yes_no(
-            self.host, "Recover unsaved work?",
-            f"DentSeg was closed without saving changes to:\n{names}{more}\n\n"
-            "Recover them? (No deletes these autosaves.)", default=False)
+        yes = messages.ask_yes_no(self.host, "Recover unsaved work?", recovery_question(recs),
+                                  default=False)
         if not yes:
             for r in recs:
                 discard_autosave(r.image_path)
