@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="CPU threads for the network (default: the cores available, at most 4)")
     pr.add_argument("--engine", choices=("auto", "onnx", "torch"), default="auto",
                     help="auto: ONNX Runtime when the model has an ONNX export, else torch")
+    pr.add_argument("--assume-spacing", type=_spacing, default=None, metavar="MM",
+                    help="predict images that carry no spacing (and get no --spacing) with this one, "
+                         "every number marked as assumed; without it such images are refused")
     pr.add_argument("--overwrite", action="store_true",
                     help="replace output files that hold hand edits or no model provenance "
                          "(without it they are refused; read-only files are never replaced)")
@@ -105,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     me.add_argument("--csv", type=Path, default=None)
     me.add_argument("--json", type=Path, default=None)
     me.add_argument("--pdf", type=Path, default=None)
+    me.add_argument("--spacing", type=_spacing, default=None,
+                    help="pixel spacing in mm (ROW[,COL]) for annotation files that carry none")
+    me.add_argument("--assume-spacing", type=_spacing, default=None, metavar="MM",
+                    help="measure files without a spacing with this one, every number marked as assumed")
 
     tr = sub.add_parser("train", help="train LU-Net on images + .dentseg.json files in DIR")
     tr.add_argument("dir", type=Path)
@@ -169,12 +176,13 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "measure":
         from .core.report import measure_files
-        return measure_files(args.files, csv_path=args.csv, json_path=args.json, pdf_path=args.pdf)
+        return measure_files(args.files, csv_path=args.csv, json_path=args.json, pdf_path=args.pdf,
+                             spacing=args.spacing, assume_spacing=args.assume_spacing)
     if args.command == "predict":
         from .model.predict import predict_cli
         return predict_cli(args.images, args.out, model=args.model, spacing=args.spacing,
                            compensation=not args.no_compensation, threads=args.threads, engine=args.engine,
-                           overwrite=args.overwrite)
+                           overwrite=args.overwrite, assume_spacing=args.assume_spacing)
     if args.command == "train":
         from .model.train import train_cli
         return train_cli(args.dir, args.out, epochs=args.epochs, init=args.init, seed=args.seed,

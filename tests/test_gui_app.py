@@ -690,3 +690,14 @@ def test_export_labelme_then_import_it_back_as_cases(qtbot, window, dialogs, cas
     assert doc.image_path.parent == ds and doc.annotation.landmarks["apex"] == pytest.approx((50.0, 60.0))
     assert not doc.region("PAB").is_empty
     assert any(k == "information" and "Export" in t for k, t, _ in dialogs.shown)
+
+
+def test_an_annotation_whose_image_moved_says_where_it_looked(qtbot, window, dialogs, case_dir, tmp_path):
+    import shutil
+    ann = sorted(case_dir.glob("*.dentseg.json"))[0]
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(ann, alone / ann.name)
+    assert not window.open_paths([alone / ann.name])
+    (kind, title, text), = dialogs.of("critical")
+    assert title == "Image not found" and ann.name in text and str(alone) in text

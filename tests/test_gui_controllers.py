@@ -91,6 +91,8 @@ def test_session_keeps_the_open_case_when_another_fails_to_load(qtbot, parts, fo
 def test_prediction_controller_predicts_the_open_case_as_one_undo_step(qtbot, host, parts, folder):
     tracker, session = parts
     pred = PredictionController(host, session, tracker, parent=host)
+    from dentseg_gui.core.phantom import generate_phantom
+    session.default_spacing = generate_phantom(22).annotation.pixel_spacing_mm   # a PNG carries none
     with qtbot.waitSignal(session.caseLoaded, timeout=30_000):
         session.open_paths([sorted(folder.glob("case_*"))[-1]])      # the unannotated case
     doc = session.document
@@ -132,3 +134,13 @@ def test_a_model_file_is_checked_when_chosen_not_at_the_next_prediction(host, pa
     assert pred.model_path == str(bare)
     text, tip = pred.model_label()
     assert "mine" in text and "unverified" in text and "unverified" in tip
+
+
+def test_prediction_refuses_a_case_without_spacing_instead_of_assuming_one(qtbot, host, parts, folder):
+    tracker, session = parts
+    pred = PredictionController(host, session, tracker, parent=host)
+    with qtbot.waitSignal(session.caseLoaded, timeout=30_000):
+        session.open_paths([sorted(folder.glob("case_*"))[-1]])      # a PNG, no annotation: no spacing
+    assert session.document.annotation.pixel_spacing_mm is None
+    assert not pred.predict_current()
+    assert not tracker.running("predict") and session.document.annotation.regions == {}

@@ -81,7 +81,10 @@ def test_import_a_labelme5_file_unites_shapes_and_shifts_to_pixel_centres(tmp_pa
     # labelme's (20.5, 70.5) is the centre of pixel (row 70, column 20)
     assert ann.landmarks == {"CEJ_labial": (20.0, 70.0), "CEJ_palatal": (35.0, 72.0), "apex": (30.0, 5.0)}
     assert "'caries' (1 shape)" in " ".join(res.notes) and "axis" in " ".join(res.notes)
-    assert ann.measurements["pab_area_mm2"] == pytest.approx(1000 * 0.04, rel=1e-6)
+    # the region keeps both parts; only the one that belongs to the tooth is measured, and said so
+    assert ann.measurements["pab_area_mm2"] == pytest.approx(900 * 0.04, rel=1e-6)
+    from dentseg_gui.core.measurements import measure
+    assert measure(ann).warnings[0].startswith("2 PAB pieces: measured")
     assert ann.provenance["regions"]["PAB"]["source"] == "manual"
     assert ann.provenance["regions"]["PAB"]["imported_from"] == "labelme"
 

@@ -96,13 +96,20 @@ def test_holes_are_subtracted_and_a_split_level_adds_both_chords():
     m = measure(_case_in_frame(ring, None, L, 0.0)).values
     assert m["pab_area_mm2"] == pytest.approx(48 - 4, abs=TOL)
     assert m["pab_thickness_50_mm"] == pytest.approx(6 - 2, abs=TOL)  # y=5 crosses the hole
+    # a level split by a canal inside ONE piece adds both chords
+    canal = shapely.box(1, 0, 7, 8).difference(shapely.box(2, 2, 4, 8.5))     # a slot open at the apex level
+    m = measure(_case_in_frame(canal, None, L, 0.0)).values
+    assert m["pab_thickness_50_mm"] == pytest.approx(1 + 3, abs=TOL)
+    # two separate pieces: only the one that belongs to the tooth is measured (core.pieces), and
+    # the report says what was left out
     two = MultiPolygon([shapely.box(1, 0, 2, 8), shapely.box(4, 2, 7, 8)])
     ann = _case_in_frame(None, None, L, 12.0)
     frame = ToothFrame.from_landmarks(ann.landmarks, ann.pixel_spacing_mm)
     ann.regions["PAB"] = shapely.transform(two, lambda c: frame.frame_to_px(c))
-    m = measure(ann).values
-    assert m["pab_thickness_50_mm"] == pytest.approx(1 + 3, abs=TOL)
-    assert m["pab_crest_cej_mm"] == pytest.approx(0.0, abs=TOL)
+    ms = measure(ann)
+    assert ms.values["pab_thickness_50_mm"] == pytest.approx(3, abs=TOL)
+    assert ms.values["pab_crest_cej_mm"] == pytest.approx(2.0, abs=TOL)
+    assert ms.warnings[0].startswith("2 PAB pieces: measured the one on the root (18.0 mm²), left out 8.0 mm²")
 
 
 def test_crest_coronal_of_the_cej_is_negative():
@@ -209,3 +216,65 @@ def test_overlay_geometry_chords_match_thickness():
         total = sum(math.hypot((b[0] - a[0]) * sx, (b[1] - a[1]) * sy) for a, b in segs)
         assert total == pytest.approx(m[f"pab_thickness_{t}_mm"], abs=1e-6)
     assert og.origin == pytest.approx(tuple((np.array(ann.landmarks["CEJ_labial"]) + ann.landmarks["CEJ_palatal"]) / 2))
+
+
+# --------------------------------------------------------------------------- pieces that belong to the tooth
+
+
+def _with_extra_pab(ann, extra):
+    from dentseg_gui.core.geometry import as_multipolygon
+    out = ann.copy()
+    out.regions = dict(ann.regions)
+    out.regions["PAB"] = as_multipolygon(ann.regions["PAB"].union(extra))
+    return out
+
+
+def test_a_stray_dot_or_stroke_leaves_the_numbers_alone_and_is_reported():
+    from shapely.geometry import LineString, Point
+
+    from dentseg_gui.core.phantom import generate_phantom
+    ann = generate_phantom(0, "demo").annotation
+    ref = measure(ann)
+    assert ref.warnings == [] and ref.left_out == {}
+    lm = ann.landmarks
+    far = Point(lm["apex"][0] - 60, lm["apex"][1] - 40).buffer(2.0)          # a dot far from the tooth
+    stroke = LineString([(lm["apex"][0] + 85, lm["apex"][1] + 20),             # a stroke beyond the bone
+                         (lm["apex"][0] + 85, lm["CEJ_palatal"][1] - 10)]).buffer(3.0)
+    assert far.disjoint(ann.regions["PAB"]) and stroke.disjoint(ann.regions["PAB"])
+    for extra in (far, stroke, far.union(stroke)):
+        m = measure(_with_extra_pab(ann, extra))
+        for k in ("pab_crest_cej_mm", "pab_height_mm", "pab_thickness_75_mm", "pab_area_mm2"):
+            assert m.values[k] == pytest.approx(ref.values[k], abs=1e-9), k
+        (w,) = m.warnings
+        assert w.startswith(f"{1 + len(getattr(extra, 'geoms', [extra]))} PAB pieces: measured the one on the root")
+        assert "left out" in w and not m.left_out["PAB"].is_empty
+
+
+def test_without_a_frame_the_largest_piece_is_measured_and_said_so():
+    from shapely.geometry import Point
+
+    from dentseg_gui.core.phantom import generate_phantom
+    ann = generate_phantom(0, "demo").annotation
+    ref = measure(ann).values["pab_area_mm2"]
+    a2 = _with_extra_pab(ann, Point(20, 20).buffer(3.0))
+    a2.landmarks = {}
+    m = measure(a2)
+    assert m.values["pab_area_mm2"] == pytest.approx(ref, abs=1e-9)
+    assert "measured the largest" in m.warnings[0] and "no tooth frame yet" in m.warnings[0]
+
+
+def test_a_stray_enamel_piece_is_left_out_of_the_crown():
+    from shapely.geometry import Point
+
+    from dentseg_gui.core.geometry import as_multipolygon
+    from dentseg_gui.core.phantom import generate_phantom
+    ann = generate_phantom(0, "demo").annotation
+    ref = measure(ann)
+    a2 = ann.copy()
+    a2.regions = dict(ann.regions)
+    apex = ann.landmarks["apex"]
+    a2.regions["enamel"] = as_multipolygon(ann.regions["enamel"].union(Point(apex[0], apex[1] - 20).buffer(3)))
+    m = measure(a2)
+    assert m.values["enamel_area_mm2"] == pytest.approx(ref.values["enamel_area_mm2"], abs=1e-9)
+    assert m.values["crown_length_mm"] == pytest.approx(ref.values["crown_length_mm"], abs=1e-9)
+    assert m.warnings[0].startswith("2 enamel pieces: measured the crown's")

@@ -145,7 +145,8 @@ def test_predict_files_reports_a_bad_file_by_name_and_writes_the_good_one(tmp_pa
     assert results[0].error and "broken.png" in results[0].error and results[0].out_path is None
     assert results[1].ok and results[1].out_path == tmp_path / "out" / "case_0022.dentseg.json"
     ann = load_annotation(results[1].out_path)
-    assert ann.image_path == "case_0022.png" and (ann.width, ann.height) == (case.image.width, case.image.height)
+    assert ann.image_path == "../in/case_0022.png" and (ann.width, ann.height) == (case.image.width, case.image.height)
+    assert ann.provenance["spacing_source"] == "user"
     assert ann.provenance["source"] == "LU-Net prediction"
     assert seen[0] == (0, 2, "broken.png") and seen[-1] == (2, 2, "")
 
@@ -193,7 +194,10 @@ def test_predict_cli_with_the_bundled_model(tmp_path, capsys):
 @needs_model
 def test_predict_real_dicoms_and_cephalogram_without_crashing(real_data, tmp_path):
     files = sorted((real_data / "dicom").glob("*.dcm")) + [real_data / "cephalogram" / "B1893L12.jpg"]
-    results = predict_files(files, tmp_path / "out")
+    # a JPEG carries no spacing: refused unless assumed explicitly (a spacing is never invented)
+    (refused,) = predict_files([files[-1]], tmp_path / "refused")
+    assert not refused.ok and "--spacing" in refused.error and "--assume-spacing" in refused.error
+    results = predict_files(files, tmp_path / "out", assume_spacing=(0.25, 0.25))
     by_name = {r.path.name: r for r in results}
     # JPEG 2000 needs a decoder (Pillow, which highdicom brings); without one: a clear
     # per-file error, the rest run
@@ -205,9 +209,10 @@ def test_predict_real_dicoms_and_cephalogram_without_crashing(real_data, tmp_pat
     for name, r in by_name.items():
         if name != "JPEG2000.dcm" or j2k:
             assert r.ok, f"{name}: {r.error}"
-            assert load_annotation(r.out_path).image_path == name
+            # the image is named relative to the annotation file, so the pair finds each other
+            assert (r.out_path.parent / load_annotation(r.out_path).image_path).resolve() == r.path.resolve()
     ceph = load_annotation(by_name["B1893L12.jpg"].out_path)
-    assert ceph.provenance["spacing_assumed"] is True
+    assert ceph.provenance["spacing_assumed"] is True and ceph.provenance["spacing_source"] == "assumed"
     assert (ceph.width, ceph.height) == (4096, 5120) or (ceph.width, ceph.height) == (5120, 4096)
 
 

@@ -25,6 +25,7 @@ from shapely.geometry.base import BaseGeometry
 
 from .annotation import Annotation
 from .geometry import as_multipolygon, to_mm
+from .pieces import choose_enamel, choose_pab
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,10 @@ CONTRACT_KEYS: tuple[str, ...] = tuple(k.key for k in MEASUREMENT_KEYS if k.cont
 class MeasurementSet:
     values: dict[str, float | None] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
+    #: what the reader must know about how the numbers were made (pieces left out, ...)
+    warnings: list[str] = field(default_factory=list)
+    #: per region, the pieces kept in the annotation but left out of the numbers (pixels)
+    left_out: dict[str, BaseGeometry] = field(default_factory=dict)
 
     def get(self, key: str) -> float | None:
         return self.values.get(key)
@@ -201,6 +206,18 @@ def measure(ann: Annotation) -> MeasurementSet:
         ms._miss(KEYS, "pixel spacing unknown: set the spacing in mm")
         return ms
     spacing = ann.pixel_spacing_mm
+    try:
+        frame: ToothFrame | None = ToothFrame.from_landmarks(ann.landmarks, spacing)
+        frame_error = ""
+    except FrameError as exc:
+        frame, frame_error = None, str(exc)
+    # measure the piece of each region that belongs to the tooth (core.pieces); say what was left out
+    pab_choice = choose_pab(pab_px, frame)
+    enamel_choice = choose_enamel(enamel_px, frame, ann.landmarks)
+    pab_px, enamel_px = pab_choice.measured, enamel_choice.measured
+    ms.warnings += [c.warning for c in (pab_choice, enamel_choice) if c.warning]
+    ms.left_out = {name: c.left_out for name, c in (("PAB", pab_choice), ("enamel", enamel_choice))
+                   if not c.left_out.is_empty}
 
     if pab_px.is_empty:
         ms._miss(pab_keys, "no PAB region")
@@ -211,10 +228,8 @@ def measure(ann: Annotation) -> MeasurementSet:
     else:
         ms._set("enamel_area_mm2", to_mm(enamel_px, spacing).area)
 
-    try:
-        frame = ToothFrame.from_landmarks(ann.landmarks, spacing)
-    except FrameError as exc:
-        ms._miss([k for k in KEYS if k not in ("pab_area_mm2", "enamel_area_mm2")], str(exc))
+    if frame is None:
+        ms._miss([k for k in KEYS if k not in ("pab_area_mm2", "enamel_area_mm2")], frame_error)
         return ms
 
     ms._set("root_length_mm", frame.root_length)
@@ -273,7 +288,7 @@ def overlay_geometry(ann: Annotation, half_width_mm: float = 8.0) -> OverlayGeom
         return None
     L = frame.root_length
     to_px = lambda x, y: tuple(float(v) for v in frame.frame_to_px(np.array([x, y])))  # noqa: E731
-    pab_px = as_multipolygon(ann.regions.get("PAB"))
+    pab_px = choose_pab(ann.regions.get("PAB"), frame).measured     # the chords drawn are the ones measured
     pab = None if pab_px.is_empty else frame.geometry_to_frame(pab_px)
     segs: dict[int, list] = {}
     levels: dict[int, tuple] = {}

@@ -104,6 +104,27 @@ def prediction_flag(ann: Annotation | None) -> tuple[str, str]:
     return str(quality["level"]), "; ".join(str(r) for r in quality.get("reasons", []))
 
 
+SPACING_SOURCES = ("DICOM", "user", "assumed", "volume", "annotation")
+
+
+def spacing_source(ann: Annotation | None) -> str:
+    """Where the annotation's pixel spacing came from: 'DICOM' (the image file), 'user' (typed or
+    --spacing), 'assumed' (--assume-spacing, or an old prediction that assumed it), 'volume' (a slice
+    made from a volume), 'annotation' (stored without a record of its origin); '' when there is none."""
+    if ann is None or ann.pixel_spacing_mm is None:
+        return ""
+    prov = ann.provenance or {}
+    src = prov.get("spacing_source")
+    if isinstance(src, str) and src in SPACING_SOURCES:
+        return src
+    pred = prov.get("prediction") if isinstance(prov.get("prediction"), dict) else prov
+    if isinstance(pred, dict) and pred.get("spacing_assumed"):
+        return "assumed"
+    if isinstance(prov.get("plane"), dict):
+        return "volume"
+    return "annotation"
+
+
 def unverified_model_note(ann: Annotation | None) -> str:
     """The "unverified model: ..." note of a prediction made by a model without a model card
     (``dentseg predict`` files keep it at the top of ``provenance``, the app under
@@ -116,4 +137,4 @@ def unverified_model_note(ann: Annotation | None) -> str:
 
 
 __all__ = ["FLAGGED_LEVELS", "flagged_quality", "hand_work", "has_content", "is_model_only", "prediction_flag",
-           "prediction_quality", "unverified_model_note"]
+           "prediction_quality", "spacing_source", "unverified_model_note"]

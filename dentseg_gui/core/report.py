@@ -2,9 +2,12 @@
 
 CSV columns: ``image`` (the image file name) first, then every key of
 ``MEASUREMENT_KEYS`` in order (empty cell = missing), then ``missing`` with
-``key: reason`` pairs, then ``model_check`` ("doubtful: reasons" / "check: reasons"
-when the row is model output nobody has reviewed and the plausibility check flagged
-it; empty otherwise), then ``annotation`` (the file the row came from).
+``key: reason`` pairs, ``warnings`` (what the reader must know: pieces of a region
+left out of the numbers, an assumed spacing), ``model_check`` ("doubtful: reasons" /
+"check: reasons" when the row is model output nobody has reviewed and the
+plausibility check flagged it; empty otherwise), the pixel spacing
+``spacing_row_mm``, ``spacing_col_mm`` and where it came from, ``spacing_source``
+(DICOM / user / assumed / annotation), then ``annotation`` (the file the row came from).
 Measurements are always recomputed from the regions and landmarks, never
 copied from the file, so an edited file can't report stale numbers.
 
@@ -29,7 +32,7 @@ from .annotation import Annotation, load_annotation
 from .atomic import atomic_write_text
 from .errors import DentsegError
 from .measurements import KEYS, MEASUREMENT_KEYS, MeasurementSet, measure
-from .provenance import prediction_flag, unverified_model_note
+from .provenance import prediction_flag, spacing_source, unverified_model_note
 
 
 @dataclass
@@ -38,6 +41,16 @@ class ReportRow:
     annotation_path: str
     measurements: MeasurementSet
     model_check: str = ""          # unreviewed, flagged model output: "level: reasons"
+    spacing: tuple[float, float] | None = None
+    spacing_source: str = ""
+
+    @property
+    def warnings(self) -> list[str]:
+        out = list(self.measurements.warnings)
+        if self.spacing_source == "assumed" and self.spacing is not None:
+            out.insert(0, f"pixel spacing ASSUMED ({self.spacing[0]:g} x {self.spacing[1]:g} mm): every length "
+                          "and area scales with it")
+        return out
 
     def values(self) -> tuple[dict[str, float | None], dict[str, str]]:
         """(values, missing): every key, a non-finite value turned into missing with a reason."""
@@ -57,7 +70,12 @@ class ReportRow:
             v = values[k]
             d[k] = "" if v is None else f"{v:.4f}"
         d["missing"] = _text("; ".join(f"{k}: {r}" for k, r in missing.items()))
+        d["warnings"] = _text("; ".join(self.warnings))
         d["model_check"] = _text(self.model_check)
+        sp = self.spacing
+        d["spacing_row_mm"] = "" if sp is None else f"{sp[0]:.6g}"
+        d["spacing_col_mm"] = "" if sp is None else f"{sp[1]:.6g}"
+        d["spacing_source"] = self.spacing_source
         d["annotation"] = _text(self.annotation_path)
         return d
 
@@ -65,7 +83,10 @@ class ReportRow:
         values, missing = self.values()
         return {"image": _text(self.image), "annotation": _text(self.annotation_path),
                 "measurements": values, "missing": {k: _text(r) for k, r in missing.items()},
-                "model_check": _text(self.model_check) or None}
+                "warnings": [_text(w) for w in self.warnings],
+                "model_check": _text(self.model_check) or None,
+                "spacing_mm": None if self.spacing is None else [float(v) for v in self.spacing],
+                "spacing_source": self.spacing_source or None}
 
 
 def _text(s: str) -> str:
@@ -83,7 +104,8 @@ def _escaped_only(s: str) -> bool:
     return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in s)
 
 
-CSV_COLUMNS = ["image", *KEYS, "missing", "model_check", "annotation"]
+CSV_COLUMNS = ["image", *KEYS, "missing", "warnings", "model_check", "spacing_row_mm", "spacing_col_mm",
+               "spacing_source", "annotation"]
 
 
 def row_for(ann: Annotation, annotation_path: str | Path = "") -> ReportRow:
@@ -91,7 +113,7 @@ def row_for(ann: Annotation, annotation_path: str | Path = "") -> ReportRow:
     check = [f"{flag}: {why}"] if flag else []
     note = unverified_model_note(ann)      # a model without a card: say so in every report
     return ReportRow(Path(ann.image_path).name, str(annotation_path), measure(ann),
-                     "; ".join(check + ([note] if note else [])))
+                     "; ".join(check + ([note] if note else [])), ann.pixel_spacing_mm, spacing_source(ann))
 
 
 def csv_text(rows: Sequence[ReportRow]) -> str:
@@ -128,6 +150,8 @@ def format_table(rows: Sequence[ReportRow]) -> str:
             v = values[k.key]
             text = f"{v:10.3f} {k.unit}" if v is not None else f"{'missing':>10}   ({missing.get(k.key, '')})"
             lines.append(f"  {k.key:<24} {text}")
+        for w in r.warnings:
+            lines.append(f"  warning: {_text(w)}")
         if r.model_check:
             flagged = r.model_check.split(":")[0] in ("check", "doubtful")
             lines.append(f"  model output not reviewed, flagged {r.model_check}" if flagged
@@ -136,14 +160,19 @@ def format_table(rows: Sequence[ReportRow]) -> str:
 
 
 def measure_files(files: Sequence[Path], csv_path: Path | None = None, json_path: Path | None = None,
-                  pdf_path: Path | None = None, out=None, err=None) -> int:
+                  pdf_path: Path | None = None, out=None, err=None,
+                  spacing: tuple[float, float] | None = None,
+                  assume_spacing: tuple[float, float] | None = None) -> int:
     """The ``dentseg measure`` command. Returns 0 if every file was measured, 1 if some
-    failed (each reported by name), 2 if none could be read."""
+    failed (each reported by name), 2 if none could be read, or when a file carries no pixel
+    spacing and neither ``spacing`` (the user's) nor ``assume_spacing`` (marked as assumed
+    everywhere) is given: a spacing is never invented, and nothing is written then."""
     out = out or sys.stdout
     err = err or sys.stderr
     rows: list[ReportRow] = []
     anns: list[tuple[Annotation, Path]] = []
     failed = 0
+    no_spacing: list[Path] = []
     for f in files:
         try:
             ann = load_annotation(f)
@@ -151,8 +180,20 @@ def measure_files(files: Sequence[Path], csv_path: Path | None = None, json_path
             print(f"dentseg measure: error: {exc}", file=err)
             failed += 1
             continue
+        if ann.pixel_spacing_mm is None:
+            given, source = (spacing, "user") if spacing is not None else (assume_spacing, "assumed")
+            if given is None:
+                no_spacing.append(Path(f))
+            else:
+                ann.pixel_spacing_mm = tuple(given)
+                ann.provenance["spacing_source"] = source
         rows.append(row_for(ann, f))
         anns.append((ann, Path(f)))
+    if no_spacing:
+        for f in no_spacing:
+            print(f"dentseg measure: error: {f}: no pixel spacing; give it with --spacing MM (or "
+                  "--assume-spacing MM to measure anyway with every number marked as assumed)", file=err)
+        return 2
     if not rows:
         return 2
     from .whole_tooth import format_teeth, summarise_teeth, teeth_csv_path, write_teeth_csv

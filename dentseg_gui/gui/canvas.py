@@ -197,6 +197,19 @@ class ImageCanvas(QtWidgets.QWidget):
             self.region_items[name] = it
             self._apply_region_style(name)
 
+        # pieces of a region left out of the measurements (core.pieces): hatched, so nobody
+        # mistakes them for measured bone
+        self.left_out_items: dict[str, QtWidgets.QGraphicsPathItem] = {}
+        for name in REGIONS:
+            it = QtWidgets.QGraphicsPathItem()
+            it.setZValue(12)
+            brush = QtGui.QBrush(QtGui.QColor(style.LEFT_OUT_COLOR), Qt.BrushStyle.BDiagPattern)
+            it.setBrush(brush)
+            it.setPen(style.cosmetic_pen(style.LEFT_OUT_COLOR, 1.4, 0.9, Qt.PenStyle.DashLine))
+            it.setToolTip("left out of the measurements: not the piece that belongs to the tooth")
+            self.layer.addItem(it, ignoreBounds=True)
+            self.left_out_items[name] = it
+
         self.landmark_item = pg.ScatterPlotItem(pxMode=True)
         self.landmark_item.setZValue(30)
         self.layer.addItem(self.landmark_item, ignoreBounds=True)
@@ -271,6 +284,7 @@ class ImageCanvas(QtWidgets.QWidget):
             self._update_region(name)
         self._update_landmarks()
         self._update_measurement_overlay()
+        self._update_left_out()
         for t in self.tools.values():
             t.document_changed()
         self._tool.activate()
@@ -317,6 +331,13 @@ class ImageCanvas(QtWidgets.QWidget):
 
     def _on_measurements_changed(self, _ms) -> None:
         self._update_measurement_overlay()
+        self._update_left_out()
+
+    def _update_left_out(self) -> None:
+        ms = self._doc.measurements() if self._doc is not None else None
+        for name, it in self.left_out_items.items():
+            geom = ms.left_out.get(name) if ms is not None else None
+            it.setPath(multipolygon_path(geom) if geom is not None and not geom.is_empty else QtGui.QPainterPath())
 
     def _on_spacing_changed(self, _spacing) -> None:
         self._apply_aspect()

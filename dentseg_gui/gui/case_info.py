@@ -11,7 +11,7 @@ from __future__ import annotations
 import html
 
 from ..core.limits import spacing_problem
-from ..core.provenance import flagged_quality
+from ..core.provenance import flagged_quality, spacing_source
 
 
 def prediction_note_html(quality: dict | None) -> str:
@@ -53,10 +53,16 @@ def case_info_html(doc) -> str:
     ann, img = doc.annotation, doc.image
     sp = ann.pixel_spacing_mm
     name = html.escape(doc.image_path.name if doc.image_path else "case")
+    src = spacing_source(ann)
+    src_text = {"DICOM": " (from the DICOM file)", "user": " (given by the user)",
+                "volume": " (of the volume's slice)", "annotation": " (from the annotation file)",
+                "assumed": " <b style='color:#b00020'>ASSUMED</b>"}.get(src, "")
     lines = [f"<b>{name}</b> &nbsp;"
              f"{img.width}×{img.height} px, {getattr(img, 'kind', '')} {getattr(img, 'bit_depth', '')}-bit",
-             "Spacing: " + (f"{sp[0]:.4g} × {sp[1]:.4g} mm" if sp else
+             "Spacing: " + (f"{sp[0]:.4g} × {sp[1]:.4g} mm{src_text}" if sp else
                             "<span style='color:#b35c00'>unknown – Edit › Pixel spacing…</span>")]
+    for w in doc.measurements().warnings:          # pieces left out of the numbers
+        lines.append(f"<span style='color:#9a3b00'>⚠ {html.escape(w)}</span>")
     src = _sources(ann)
     if src:
         groups: dict[str, list[str]] = {}

@@ -29,7 +29,7 @@ from . import messages
 from .autosave import Autosaver, discard_autosave, pending_recoveries, recovery_for, recovery_question
 from .case_info import parse_spacing_text
 from .cases import (STATUS_EDITED, STATUS_ERROR, CaseList, RecentFiles, annotation_status, app_settings,
-                    expand_paths, find_images, flag_and_detail)
+                    expand_paths, find_images, flag_and_detail, image_for_annotation)
 from .folder_spacing import FolderSpacingDialog, FolderSpacings, cases_without_spacing
 from .work_tracker import WorkTracker
 from .workers import LoadWorker
@@ -166,6 +166,12 @@ class CaseSession(QObject):
             messages.show_error(self.host, "Cannot open", f"{p.name}: file not found ({p}). Check the "
                                 "path; the file may have been moved or deleted.")
         paths = [p for p in paths if p.exists()]
+        lost = [p for p in paths if p.is_file() and p.name.endswith(".dentseg.json") and image_for_annotation(p) is None]
+        for p in lost:          # an annotation whose image is not where it says
+            messages.show_error(self.host, "Image not found", f"{p.name} names its image "
+                                f"'{_named_image(p)}', which is not at {p.parent / _named_image(p)}. Put the "
+                                "annotation beside its image (or the image where it says), then open it again.")
+        paths = [p for p in paths if p not in lost]
         if not paths:
             return False
         images = expand_paths(paths)
@@ -539,3 +545,12 @@ class CaseSession(QObject):
 
     def save_settings(self, settings) -> None:
         settings.setValue("paths/last_dir", str(self.last_dir))
+
+
+def _named_image(annotation_file: Path) -> str:
+    """The image path an annotation file names (as written), or '?'."""
+    import json
+    try:
+        return str(json.loads(annotation_file.read_text(encoding="utf-8"))["image"]["path"])
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        return "?"

@@ -221,12 +221,14 @@ def load_case(image_path: str | Path, spacing: tuple[float, float] | None = None
     if image.spacing_mm is not None:
         if ann.pixel_spacing_mm is None:
             ann.pixel_spacing_mm = image.spacing_mm
+            ann.provenance.setdefault("spacing_source", "DICOM")
     else:
         if ann.pixel_spacing_mm is not None:
             image = image.with_spacing(ann.pixel_spacing_mm)
         elif spacing is not None:
             image = image.with_spacing(tuple(spacing))
             ann.pixel_spacing_mm = tuple(spacing)
+            ann.provenance.setdefault("spacing_source", "user")
         else:
             note = (f"{image_path.name} carries no pixel spacing: measurements stay missing until "
                     "you set it (Edit > Pixel spacing…).")

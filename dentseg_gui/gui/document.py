@@ -204,10 +204,15 @@ class CaseDocument(QObject):
             spacing = (sr, sc)
         if spacing == self._ann.pixel_spacing_mm:
             return False
-        self.undo_stack.push(SetSpacingCommand(
-            self, self._ann.pixel_spacing_mm, spacing,
-            text or ("Clear pixel spacing" if spacing is None
-                     else f"Set pixel spacing {spacing[0]:g} x {spacing[1]:g} mm")))
+        text = text or ("Clear pixel spacing" if spacing is None
+                        else f"Set pixel spacing {spacing[0]:g} x {spacing[1]:g} mm")
+        # a spacing typed by the user says so in every report (core.provenance.spacing_source)
+        old_src = self._ann.provenance.get("spacing_source")
+        new_src = None if spacing is None else "user"
+        parts = [SetSpacingCommand(self, self._ann.pixel_spacing_mm, spacing, text)]
+        if old_src != new_src:
+            parts.append(SetProvenanceCommand(self, "spacing_source", old_src, new_src, text))
+        self.undo_stack.push(parts[0] if len(parts) == 1 else CompoundCommand(self, parts, text))
         return True
 
     # ------------------------------------------------------------------ orientation

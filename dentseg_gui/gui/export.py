@@ -28,6 +28,15 @@ class ExportItem:
     annotation_path: Path
     image: object = None        # SliceImage when already in memory (the open case)
     overlay: object = None      # QImage from the canvas for the open case
+    unsaved: bool = False       # the open case with edits not yet in its file
+
+    @property
+    def source_text(self) -> str:
+        """What the report's ``annotation`` column says the row came from."""
+        if not self.unsaved:
+            return str(self.annotation_path)
+        return (f"{self.annotation_path} + unsaved changes" if self.annotation_path.exists()
+                else "unsaved case (not yet saved to a file)")
 
 
 def item_for_document(doc, overlay=None) -> ExportItem:
@@ -35,7 +44,8 @@ def item_for_document(doc, overlay=None) -> ExportItem:
     ann = doc.annotation_for_save() if hasattr(doc, "annotation_for_save") else doc.annotation
     img_path = doc.image_path or Path(ann.image_path)
     ann_path = doc.annotation_path or annotation_path_for(img_path)
-    return ExportItem(Path(img_path), ann, Path(ann_path), doc.image, overlay)
+    unsaved = bool(doc.is_modified()) if hasattr(doc, "is_modified") else False
+    return ExportItem(Path(img_path), ann, Path(ann_path), doc.image, overlay, unsaved)
 
 
 def collect_items(image_paths: Iterable[Path], current: ExportItem | None = None
@@ -71,7 +81,7 @@ def write_csv_report(items: Sequence[ExportItem], csv_path: str | Path) -> Path:
     from ..core.whole_tooth import summarise_teeth, teeth_csv_path, write_teeth_csv
     rows = []
     for it in items:
-        row = row_for(it.annotation, it.annotation_path)
+        row = row_for(it.annotation, it.source_text)
         row.image = it.image_path.name
         rows.append(row)
     out = write_csv(rows, csv_path)

@@ -373,6 +373,14 @@ def render_overlay_image(image: SliceImage, annotation: Annotation,
             p.setBrush(style.qcolor(st.color, st.opacity))
             p.setPen(style.cosmetic_pen(st.color, 2.0 * u))
             p.drawPath(path)
+        # pieces left out of the measurements (core.pieces): hatched
+        left_out = (measurements.left_out if measurements is not None else {}) or {}
+        for name, geom in left_out.items():
+            if geom is None or geom.is_empty or not styles.get(name, style.RegionStyle("#000")).visible:
+                continue
+            p.setBrush(QtGui.QBrush(QtGui.QColor(style.LEFT_OUT_COLOR), QtCore.Qt.BrushStyle.BDiagPattern))
+            p.setPen(style.cosmetic_pen(style.LEFT_OUT_COLOR, 1.4 * u, 0.9, QtCore.Qt.PenStyle.DashLine))
+            p.drawPath(multipolygon_path(geom, off, scale))
         p.setBrush(QtCore.Qt.BrushStyle.NoBrush)
         if og is not None:
             dash = QtCore.Qt.PenStyle.DashLine

@@ -153,6 +153,14 @@ class PredictionController(QObject):
             return False
         if self.is_running():
             return False
+        if doc.annotation.pixel_spacing_mm is None:       # never predicted on an invented spacing
+            if messages.is_interactive():
+                self.session.ask_spacing()
+            if doc.annotation.pixel_spacing_mm is None:
+                messages.show_info(self.host, "Predict", f"{doc.image_path.name if doc.image_path else 'This case'} "
+                                   "has no pixel spacing. The network needs the pixel size to see the tooth "
+                                   "at its real size: set it (Edit › Pixel spacing…), then predict.")
+                return False
         self._batch_mode = None
         return self._start([PredictJob(doc.image_path, doc.image, doc.annotation.pixel_spacing_mm)])
 

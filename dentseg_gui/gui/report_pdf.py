@@ -146,10 +146,20 @@ def _provenance_html(ann, model_info: dict | None) -> str:
 
 
 def case_html(ann, index: int, total: int, image_info: str, img_w: int, img_h: int,
-              model_info: dict | None, when: str, image_name: str = "") -> str:
+              model_info: dict | None, when: str, image_name: str = "", notes: Sequence[str] = ()) -> str:
+    from ..core.measurements import measure
+    from ..core.provenance import spacing_source
     sp = ann.pixel_spacing_mm
-    spacing = (f"{sp[0]:.4g} × {sp[1]:.4g} mm (row × column)" if sp else
+    src = spacing_source(ann)
+    spacing = ((f"{sp[0]:.4g} × {sp[1]:.4g} mm (row × column)"
+                + (f", from the {src}" if src in ("DICOM", "volume", "annotation") else
+                   ", given by the user" if src == "user" else
+                   ' — <b style="color:#b00020">ASSUMED</b>: every length and area scales with it'
+                   if src == "assumed" else "")) if sp else
                '<span style="color:#9a6a00">unknown – measurements in mm are missing</span>')
+    warn = [*notes, *measure(ann).warnings]
+    notes_html = ("<p style=\"color:#9a3b00; font-size:9pt\">" + "<br>".join("⚠ " + _e(w) for w in warn)
+                  + "</p>") if warn else ""
     landmarks = ", ".join(f"{_e(n)} ({p[0]:.1f}, {p[1]:.1f})" for n, p in ann.landmarks.items()
                           if p is not None) or "none placed"
     img_tag = (f'<p align=center><img src="{_e(image_name)}" width={img_w} height={img_h}></p>'
@@ -163,6 +173,7 @@ def case_html(ann, index: int, total: int, image_info: str, img_w: int, img_h: i
 <p style="font-size:11pt"><b>{_e(Path(ann.image_path).name)}</b> &nbsp; {image_info}<br>
 Pixel spacing: {spacing}<br>Landmarks: {landmarks}</p>
 {img_tag}
+{notes_html}
 <p style="color:#555; font-size:8pt" align=center>Amber: PAB · cyan: enamel · green: thickness at
 25/50/75/90 % of the root length · red dashed: crest level · dashed white: CEJ–apex axes</p>
 <table width=100% border=1 cellspacing=0 cellpadding=2 style="border-color:#bbb; font-size:9pt">
@@ -208,7 +219,7 @@ def _paint_report(painter, device, page_w: float, page_h: float, entries: Sequen
             painter.restore()
 
     for i, entry in enumerate(entries):
-        ann, image, overlay = (tuple(entry) + (None, None))[:3]
+        ann, image, overlay, notes = (tuple(entry) + (None, None, None))[:4]
         if overlay is None and (image is not None or ann.regions or ann.landmarks):
             overlay = render_overlay(image, ann)
         doc = make_doc()
@@ -226,7 +237,8 @@ def _paint_report(painter, device, page_w: float, page_h: float, entries: Sequen
                     f"{getattr(image, 'bit_depth', '')}-bit")
         if img_name:
             # fit the picture into what the text leaves free, so a case stays on one page
-            doc.setHtml(case_html(ann, i + 1, len(entries), _e(info), 1, 1, model_info, when, img_name))
+            doc.setHtml(case_html(ann, i + 1, len(entries), _e(info), 1, 1, model_info, when, img_name,
+                                  notes or ()))
             free = page_h - doc.size().height() - 0.02 * page_h
             if free < ih:
                 s = max(free, 0.25 * page_h) / ih
@@ -234,7 +246,7 @@ def _paint_report(painter, device, page_w: float, page_h: float, entries: Sequen
         # <img width/height> are in 96-dpi units; the layout is in device pixels
         f = max(device.logicalDpiY(), 1) / 96.0
         doc.setHtml(case_html(ann, i + 1, len(entries), _e(info), int(iw / f), int(ih / f),
-                              model_info, when, img_name))
+                              model_info, when, img_name, notes or ()))
         paint(doc)
     if teeth:
         from .report_tooth import thickness_plot, tooth_html
@@ -340,23 +352,26 @@ def write_pdf_report_for_files(anns: Sequence[tuple], pdf_path: str | Path, teet
     """``dentseg measure --pdf``: ``anns`` = [(Annotation, annotation file Path)]; ``teeth``: whole-tooth
     summaries (``core.whole_tooth``), one page each after the cases.
 
-    The image each annotation names is read from beside its file when present
-    (otherwise the page shows the regions on black); a bad image never stops
-    the report.
+    The image each annotation names is read relative to the annotation's folder; when it is
+    missing or unreadable the page says so (and shows the regions without it); a bad image
+    never stops the report.
     """
     from ..core.errors import DentsegError
     from ..core.image_io import load_image
 
     entries = []
     for ann, ann_path in anns:
-        image = None
-        cand = Path(ann_path).parent / ann.image_path
+        image, notes = None, []
+        cand = Path(ann_path).parent / ann.image_path      # the image is named relative to its annotation
         if cand.is_file():
             try:
                 image = load_image(cand, spacing=ann.pixel_spacing_mm)
-            except DentsegError:
-                image = None
-        entries.append((ann, image, None))
+            except DentsegError as exc:
+                notes.append(f"the image could not be read ({exc}); the picture shows the regions without it")
+        else:
+            notes.append(f"image not found: {cand} (named '{ann.image_path}' in {Path(ann_path).name}); "
+                         "the picture shows the regions without it")
+        entries.append((ann, image, None, notes))
     return write_pdf_report(entries, pdf_path, teeth=teeth)
 
 

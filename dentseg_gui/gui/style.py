@@ -57,6 +57,7 @@ THICKNESS_COLOR = "#59e36b"     # PAB chords at 25/50/75/90 % of L
 LEVEL_COLOR = "#9fb3c8"         # the full level line the chord lies on
 CREST_COLOR = "#ff5a52"         # alveolar crest level
 PALATAL_CURVE_COLOR = "#ff6d00"
+LEFT_OUT_COLOR = "#ff3b30"      # pieces of a region left out of the measurements (hatched)
 HANDLE_FILL = "#ffffff"
 PREVIEW_COLOR = "#ffffff"       # polygon being drawn, brush footprint
 ERASER_COLOR = "#ff5a52"

@@ -121,8 +121,13 @@ class Predictor:
     """
 
     def __init__(self, model_path: str | os.PathLike | None = None, compensation: bool = True,
-                 band_mm: float = 1.5, engine: str = "auto", threads: int | None = None) -> None:
+                 band_mm: float = 1.5, engine: str = "auto", threads: int | None = None,
+                 assume_spacing: tuple[float, float] | None = None) -> None:
         self.model_path = None if model_path is None else Path(model_path)
+        #: the spacing to use, marked as assumed, for an image that carries none and gets none;
+        #: None: such an image is refused (a spacing is never invented)
+        self.assume_spacing = None if assume_spacing is None else (float(assume_spacing[0]),
+                                                                   float(assume_spacing[1]))
         self.compensation = bool(compensation)
         self.band_mm = float(band_mm)
         self.engine = engine
@@ -155,12 +160,24 @@ class Predictor:
         Split so that a batch can run the network on one image while the previous
         one is turned into regions and measurements (``model.batch``).
         """
+        assumed = False
+        if image.spacing_mm is None and spacing is None:
+            if self.assume_spacing is None:
+                note = image.meta.get("spacing_problem") if isinstance(image.meta, dict) else None
+                raise ImageLoadError(
+                    (f"the file's pixel spacing is unusable ({note})" if note else
+                     "no pixel spacing (the file carries none)")
+                    + ": give the pixel size with --spacing MM (in the app: Edit › Pixel spacing), or "
+                      "--assume-spacing MM to predict anyway with every number marked as assumed")
+            spacing, assumed = self.assume_spacing, True
         problem = prediction_input_problem(image, spacing)  # implausible spacing, too many pixels
         if problem:  # the CLI line and the app's message put the file name in front
             raise ImageLoadError(problem)
         from .orientation import segment_upright
         seg, degrees, scores = segment_upright(self.load().segment, image, spacing=spacing,
                                                should_stop=should_stop)
+        if assumed:
+            seg = dataclasses.replace(seg, spacing_assumed=True)
         if degrees or len(scores) > 1:
             seg = dataclasses.replace(seg, orientation_deg=degrees,
                                       orientation_scores={k: round(v, 3) for k, v in scores.items()})
@@ -193,7 +210,7 @@ class Predictor:
         ann = Annotation(image_path=Path(image.source).name if image.source else "image",
                          width=image.width, height=image.height, pixel_spacing_mm=sp,
                          regions={"PAB": pab, "enamel": enamel}, landmarks=landmarks)
-        ann.provenance = self._provenance(seg_model, seg, comp)
+        ann.provenance = self._provenance(seg_model, seg, comp, image)
         degrees = int(getattr(seg, "orientation_deg", 0) or 0)
         if degrees:      # shown upright by turning it; the axis tilt is measured against that view
             ann.extra["orientation"] = {"rotate_ccw_deg": degrees, "mirror": False, "source": "model"}
@@ -208,7 +225,8 @@ class Predictor:
         timings["total"] = time.perf_counter() - t_all
         return PredictionResult(ann, seg, comp, timings, quality)
 
-    def _provenance(self, seg_model, seg, comp: CompensationResult | None) -> dict[str, Any]:
+    def _provenance(self, seg_model, seg, comp: CompensationResult | None,
+                    image: SliceImage | None = None) -> dict[str, Any]:
         created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         comp_info: dict[str, Any] = {"enabled": comp is not None}
         if comp is not None:
@@ -225,6 +243,7 @@ class Predictor:
             "class_weights": _jsonable(getattr(seg_model, "class_weights", None)),
             "compensation": comp_info,
             "spacing_assumed": bool(getattr(seg, "spacing_assumed", False)),
+            "spacing_source": _spacing_source(image, seg),
             "orientation_deg": int(getattr(seg, "orientation_deg", 0) or 0),
             "orientation_scores": {str(k): v for k, v in (getattr(seg, "orientation_scores", None) or {}).items()}
             or None,
@@ -263,6 +282,22 @@ def _jsonable(v: Any) -> Any:
 # --------------------------------------------------------------------------- batch
 
 
+def expand_image_paths(paths: Sequence[str | os.PathLike]) -> list[Path]:
+    """Images as given; a folder stands for the images directly inside it (sorted by name)."""
+    from ..core.annotation import SUFFIX as _ANN
+    from ..core.image_io import is_supported
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            out += sorted((q for q in p.iterdir() if q.is_file() and not q.name.startswith(".")
+                           and not q.name.endswith((_ANN, ".json")) and is_supported(q)),
+                          key=lambda q: q.name.lower())
+        else:
+            out.append(p)
+    return out
+
+
 def output_path_for(image_path: str | os.PathLike, out_dir: str | os.PathLike) -> Path:
     return Path(out_dir) / (Path(image_path).stem + SUFFIX)
 
@@ -273,7 +308,7 @@ def predict_files(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike
                   progress: ProgressFn | None = None, should_stop: StopFn | None = None,
                   on_result: Callable[[FileResult], None] | None = None,
                   engine: str = "auto", threads: int | None = None,
-                  overwrite: bool = False) -> list[FileResult]:
+                  overwrite: bool = False, assume_spacing: tuple[float, float] | None = None) -> list[FileResult]:
     """Predict every image and write ``out_dir/<stem>.dentseg.json``; one result per input path.
 
     ``model`` is a model file (None = bundled) or a ready ``Predictor`` (then its
@@ -289,13 +324,14 @@ def predict_files(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike
     provenance raises ``OverwriteRefused`` before anything runs unless ``overwrite``;
     a read-only one always does (``core.overwrite_guard``).
     """
-    from ..core.image_io import load_image
     from .batch import run_batch
 
+    paths = expand_image_paths(paths)
     check_outputs([output_path_for(p, out_dir) for p in paths], overwrite)
 
     predictor = (model if isinstance(model, Predictor)
-                 else Predictor(model, compensation=compensation, engine=engine, threads=threads))
+                 else Predictor(model, compensation=compensation, engine=engine, threads=threads,
+                                assume_spacing=assume_spacing))
     predictor.load()
     out_dir = Path(out_dir)
     try:
@@ -318,14 +354,14 @@ def predict_files(paths: Sequence[str | os.PathLike], out_dir: str | os.PathLike
         out_paths.append(out_path)
 
     def write(ann: Annotation, path: Path, out_path: Path) -> None:
-        ann.image_path = path.name
+        ann.image_path = image_path_from(out_path, path)
         _carry_slice_provenance(path, ann, out_dir)
         save_annotation(ann, out_path)
 
     # a predictor that customises only ``predict_image`` (a stub, a wrapper) runs whole in the
     # network stage; the real one splits into segment (network) and annotate (writer thread)
     stages = predictor if type(predictor).predict_image is Predictor.predict_image else _WholeImage(predictor)
-    return run_batch(paths, out_paths, stages, spacing, load=lambda p: load_image(p, spacing),
+    return run_batch(paths, out_paths, stages, spacing, load=lambda p: _load_for_prediction(p, spacing),
                      write=write, make_result=FileResult, progress=progress, should_stop=should_stop,
                      on_result=on_result, pre_errors=pre_errors)
 
@@ -343,6 +379,45 @@ class _WholeImage:
         return result
 
 
+def _load_for_prediction(path: Path, spacing: tuple[float, float] | None) -> SliceImage:
+    """The image, with the pixel spacing it carries, else ``spacing`` (--spacing), else the one its
+    annotation file beside it records (saved by the app or a previous run): carried over, never invented."""
+    from ..core.annotation import annotation_path_for, load_annotation
+    from ..core.image_io import load_image
+    image = load_image(path, spacing)
+    if image.spacing_mm is None:
+        ann_path = annotation_path_for(path)
+        try:
+            beside = load_annotation(ann_path) if ann_path.is_file() else None
+        except DentsegError:
+            beside = None
+        if beside is not None and beside.pixel_spacing_mm is not None:
+            from ..core.provenance import spacing_source
+            image = image.with_spacing(tuple(beside.pixel_spacing_mm))
+            image.meta["spacing_source"] = spacing_source(beside)   # where that file had it from
+    return image
+
+
+def image_path_from(annotation_path: Path, image_path: Path) -> str:
+    """How an annotation written at ``annotation_path`` names its image: relative to the annotation's
+    folder (so the pair can move together), or absolute where no relative path exists (another drive)."""
+    try:
+        return Path(os.path.relpath(Path(image_path).resolve(), Path(annotation_path).resolve().parent)).as_posix()
+    except ValueError:
+        return str(Path(image_path).resolve())
+
+
+def _spacing_source(image: SliceImage | None, seg) -> str | None:
+    """'DICOM' / 'user' / 'assumed' for the provenance (``core.provenance.spacing_source``)."""
+    if getattr(seg, "spacing_assumed", False):
+        return "assumed"
+    src = image.meta.get("spacing_source") if image is not None and isinstance(image.meta, dict) else None
+    from ..core.provenance import SPACING_SOURCES
+    if src in SPACING_SOURCES:
+        return src
+    return {"PixelSpacing": "DICOM", "ImagerPixelSpacing": "DICOM", "argument": "user"}.get(src, "user")
+
+
 def _carry_slice_provenance(image_path: Path, ann: Annotation, out_dir: Path) -> None:
     """A slice made by ``dentseg slice`` keeps its plane, tooth and offset (the whole-tooth report groups by them)."""
     from ..core.annotation import annotation_path_for
@@ -353,7 +428,7 @@ def _carry_slice_provenance(image_path: Path, ann: Annotation, out_dir: Path) ->
 def predict_cli(images: Sequence[str | os.PathLike], out: str | os.PathLike,
                 model: str | os.PathLike | None = None, spacing: tuple[float, float] | None = None,
                 compensation: bool = True, threads: int | None = None, engine: str = "auto",
-                overwrite: bool = False) -> int:
+                overwrite: bool = False, assume_spacing: tuple[float, float] | None = None) -> int:
     """``dentseg predict``: one line per image as it is written. Exit 0 all written, 1 some failed, 2 none
     (or an output file that must not be replaced: ``core.overwrite_guard``).
 
@@ -361,8 +436,12 @@ def predict_cli(images: Sequence[str | os.PathLike], out: str | os.PathLike,
     """
     import sys
 
+    images = expand_image_paths(images)
+    if not images:
+        raise DentsegError("no image to predict: the folder(s) given hold no PNG, JPEG, TIFF, BMP or DICOM file")
     check_outputs([output_path_for(p, out) for p in images], overwrite)   # before any work
-    predictor = Predictor(model, compensation=compensation, engine=engine, threads=threads)
+    predictor = Predictor(model, compensation=compensation, engine=engine, threads=threads,
+                          assume_spacing=assume_spacing)
     seg = predictor.load()
     for note in [*getattr(seg, "notes", []), getattr(seg, "engine_note", None)]:
         if note:
@@ -418,7 +497,7 @@ def _summary(ann: Annotation | None) -> str:
     else:
         bits.append(f"PAB: {ann.measurements_missing.get('pab_area_mm2', 'not measured')}")
     if ann.provenance.get("spacing_assumed") and ann.pixel_spacing_mm is not None:
-        bits.append(f"spacing assumed {ann.pixel_spacing_mm[1]:g} mm: pass --spacing")
+        bits.append(f"SPACING ASSUMED {ann.pixel_spacing_mm[1]:g} mm: every number scales with it")
     quality = flagged_quality(ann)
     if quality is not None:
         reasons = [str(r) for r in quality.get("reasons", [])]
