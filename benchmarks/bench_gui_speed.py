@@ -12,6 +12,13 @@ each followed by a repaint; then the boundary drag again on the PAB outline dens
 
 memory: one window opens the 4096 x 5120 cephalogram and the demo case alternately,
 10 times each; RSS after each cephalogram open, and the live large numpy arrays.
+
+folder: a folder of 1,000 cases (copies of one phantom with its annotation) opened in the
+window while a 5 ms timer runs on the GUI thread: the time open_folder takes to return,
+the longest gap between timer ticks (the longest the window was held), and the time
+until every case is listed and the first one is open.
+
+open: the 4096 x 5120 cephalogram opened in the window with the same timer.
 """
 
 from __future__ import annotations
@@ -171,7 +178,82 @@ def bench_memory(reps: int = 10) -> None:
     win.close()
 
 
+def _window_with_ticks():
+    import tempfile
+
+    from PySide6.QtCore import QTimer
+
+    from dentseg_gui.gui import messages
+    from dentseg_gui.gui.main_window import MainWindow
+    user = tempfile.mkdtemp(prefix="dentseg_folder_")
+    os.environ["DENTSEG_USER_DATA"] = user
+    os.environ["XDG_CONFIG_HOME"] = os.path.join(user, "config")
+    app = _app()
+    messages.set_interactive(False)
+    win = MainWindow(interactive=False, restore_layout=False, autosave=False)
+    win.resize(1200, 800)
+    win.show()
+    t_end = time.perf_counter() + 0.5          # the window's first layout and paint happen before the test
+    while time.perf_counter() < t_end:
+        app.processEvents()
+        time.sleep(0.01)
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    return app, win, ticks, timer
+
+
+def _run_until_idle(app, win, ticks, timer, start) -> tuple[float, float, float]:
+    timer.start(5)
+    t0 = time.perf_counter()
+    start()
+    returned = time.perf_counter() - t0
+    while not win.is_idle():
+        app.processEvents()
+        time.sleep(0.002)
+    total = time.perf_counter() - t0
+    timer.stop()
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    return returned, max(gaps) if gaps else 0.0, total
+
+
+def bench_folder(n: int = 1000) -> None:
+    import tempfile
+
+    from dentseg_gui.core.annotation import annotation_path_for
+    from dentseg_gui.core.phantom import write_phantom_set
+    d = Path(tempfile.mkdtemp(prefix="dentseg_cases_"))
+    (src,) = write_phantom_set(d / "src", 1, seed=3)
+    data, ann = src.read_bytes(), annotation_path_for(src).read_text(encoding="utf-8")
+    big = d / "big"
+    big.mkdir()
+    for i in range(n):
+        (big / f"c{i:04d}{src.suffix}").write_bytes(data)
+        (big / f"c{i:04d}.dentseg.json").write_text(ann.replace(src.name, f"c{i:04d}{src.suffix}"), encoding="utf-8")
+    app, win, ticks, timer = _window_with_ticks()
+    returned, gap, total = _run_until_idle(app, win, ticks, timer, lambda: win.open_folder(big))
+    assert len(win.cases.entries) == n and win.document is not None
+    print(f"folder of {n} cases: open_folder returned in {1000 * returned:.0f} ms; the GUI thread was "
+          f"never held longer than {1000 * gap:.0f} ms; all listed and the first case open after {total:.2f} s")
+    win.shutdown()
+
+
+def bench_open_big() -> None:
+    ceph = REPO.parent / "shared" / "data" / "real" / "cephalogram" / "B1893L12.jpg"
+    app, win, ticks, timer = _window_with_ticks()
+    returned, gap, total = _run_until_idle(app, win, ticks, timer, lambda: win.open_paths([ceph]))
+    print(f"4096x5120 cephalogram: open returned in {1000 * returned:.0f} ms; the GUI thread was never held "
+          f"longer than {1000 * gap:.0f} ms; shown after {total:.2f} s")
+    win.shutdown()
+
+
 def main(what: str, reps: int = 1) -> int:
+    if what == "folder":
+        bench_folder()
+        return 0
+    if what == "open":
+        bench_open_big()
+        return 0
     if what == "edits":
         bench_edits(max(1, reps))
     elif what == "memory":

@@ -701,3 +701,31 @@ def test_an_annotation_whose_image_moved_says_where_it_looked(qtbot, window, dia
     assert not window.open_paths([alone / ann.name])
     (kind, title, text), = dialogs.of("critical")
     assert title == "Image not found" and ann.name in text and str(alone) in text
+
+
+def test_a_folder_of_300_cases_opens_without_holding_the_window(qtbot, window, dialogs, tmp_path, phantom_src):
+    import time
+
+    from PySide6.QtCore import QTimer
+    big = tmp_path / "big"
+    big.mkdir()
+    src = phantom_src[0]
+    data = src.read_bytes()
+    ann = annotation_path_for(src).read_text(encoding="utf-8")
+    for i in range(300):
+        (big / f"c{i:03d}{src.suffix}").write_bytes(data)
+        (big / f"c{i:03d}.dentseg.json").write_text(ann.replace(src.name, f"c{i:03d}{src.suffix}"), encoding="utf-8")
+    ticks = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(10)
+    t0 = time.perf_counter()
+    assert window.open_folder(big)
+    returned = time.perf_counter() - t0
+    wait_idle(qtbot, window, timeout=60_000)
+    timer.stop()
+    assert len(window.cases.entries) == 300
+    assert {e.status for e in window.cases.entries} == {STATUS_SAVED}
+    assert window.document is not None and window.document.image_path.name == "c000" + src.suffix
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    assert returned < 0.2 and max(gaps) < 0.2, (returned, max(gaps))

@@ -35,16 +35,35 @@ def edge_image(pixels: np.ndarray, lo: float | None = None, hi: float | None = N
     return np.clip((px - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
 
 
-class LiveWire:
-    """Paths along image edges for one image (8-bit, see ``edge_image``)."""
+def window_levels(pixels: np.ndarray) -> tuple[float, float]:
+    """The robust window (0.5 and 99.5 percentiles of a sample) used to make the 8-bit edge image."""
+    px = np.asarray(pixels)
+    step = max(1, int(np.sqrt(px.size / 250_000)))
+    lo, hi = (float(v) for v in np.percentile(px[::step, ::step], [0.5, 99.5]))
+    return lo, (hi if hi > lo else lo + 1.0)
 
-    def __init__(self, image8: np.ndarray):
-        if image8.ndim != 2 or image8.dtype != np.uint8:
-            raise ValueError("LiveWire needs a 2-D uint8 image (see edge_image)")
-        self.image = image8
+
+class LiveWire:
+    """Paths along image edges for one image.
+
+    ``image`` is either an 8-bit image (``edge_image``) or the raw pixels with ``levels``: then
+    only the window a path needs is converted, so a 4096x5120 radiograph costs nothing until
+    the first path is asked for, and little after."""
+
+    def __init__(self, image: np.ndarray, levels: tuple[float, float] | None = None):
+        if np.ndim(image) != 2:
+            raise ValueError("LiveWire needs a 2-D image")
+        self.image = image
+        self._levels = None if (levels is None and image.dtype == np.uint8) else (levels or window_levels(image))
         self._key = None          # (window, source) of the map built last
         self._tool = None
         self._window = (0, 0, 0, 0)
+
+    def _crop8(self, x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
+        crop = self.image[y0:y1, x0:x1]
+        if self._levels is None:
+            return np.ascontiguousarray(crop)
+        return edge_image(crop, *self._levels)
 
     def _window_for(self, a: np.ndarray, b: np.ndarray) -> tuple[int, int, int, int]:
         h, w = self.image.shape
@@ -79,7 +98,7 @@ class LiveWire:
             tool = cv2.segmentation.IntelligentScissorsMB()
             tool.setEdgeFeatureCannyParameters(16, 64)
             tool.setGradientMagnitudeMaxLimit(160)
-            tool.applyImage(np.ascontiguousarray(self.image[y0:y1, x0:x1]))
+            tool.applyImage(self._crop8(x0, y0, x1, y1))
             tool.buildMap((int(ai[0] - x0), int(ai[1] - y0)))
             self._tool, self._key = tool, (win, tuple(ai))
         c = self._tool.getContour((int(bi[0] - x0), int(bi[1] - y0)))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
@@ -29,10 +30,10 @@ from . import messages
 from .autosave import Autosaver, discard_autosave, pending_recoveries, recovery_for, recovery_question
 from .case_info import parse_spacing_text
 from .cases import (STATUS_EDITED, STATUS_ERROR, CaseList, RecentFiles, annotation_status, app_settings,
-                    expand_paths, find_images, flag_and_detail, image_for_annotation)
+                    clean_case_folders, expand_paths, find_images, flag_and_detail, image_for_annotation)
 from .folder_spacing import FolderSpacingDialog, FolderSpacings, cases_without_spacing
 from .work_tracker import WorkTracker
-from .workers import LoadWorker
+from .workers import LoadWorker, TaskWorker
 
 log = logging.getLogger("dentseg.gui.session")
 
@@ -122,12 +123,13 @@ class CaseSession(QObject):
             return None, False
         return dlg.spacing, dlg.remember.isChecked()
 
-    def settle_folder_spacing(self, folder: Path, images: list[Path]) -> None:
-        """One question for all the cases of ``folder`` that carry no spacing (remembered per folder)."""
+    def settle_folder_spacing(self, folder: Path, images: list[Path], missing: list[Path] | None = None) -> None:
+        """One question for all the cases of ``folder`` that carry no spacing (remembered per folder);
+        ``missing``: those cases when a scan already found them (else they are looked up here)."""
         if self.default_spacing is not None:
             return
         key = str(Path(folder).resolve())
-        missing = cases_without_spacing(images)
+        missing = cases_without_spacing(images) if missing is None else missing
         if not missing:
             return
         sp = self.folder_spacings.get(key) or FolderSpacings().get(folder)
@@ -183,9 +185,21 @@ class CaseSession(QObject):
         for p in paths:
             self.recent.add(p)
         self.last_dir = str(paths[0].parent if paths[0].is_file() else paths[0])
-        rows = self.cases.add_paths(images)
+        if len(images) <= 20:
+            rows = self.cases.add_paths(images)
+            self._cases_changed()
+            return self.open_case(rows[0])
+        # many cases (a folder dropped or given): listed at once, read in a worker, then opened
+        clean_case_folders(images)
+        rows = self.cases.add_pending(images)
         self._cases_changed()
-        return self.open_case(rows[0])
+
+        def scanned(no_spacing: list[Path]) -> None:
+            self.settle_folder_spacing(images[0].parent, images, no_spacing)
+            self.open_case(rows[0])
+
+        self._scan(images, scanned)
+        return True
 
     def open_folder(self, folder: Path | str) -> bool:
         """Replace the case list by the images of ``folder`` and open the first."""
@@ -200,13 +214,51 @@ class CaseSession(QObject):
             return False
         if not self.maybe_save():
             return False
+        if self.tracker.running("scan"):
+            self.tracker.cancel("scan")
         self.recent.add(folder)
         self.last_dir = str(folder)
-        self.settle_folder_spacing(folder, images)
         self.close_document()
-        self.cases.set_paths(images)
+        clean_case_folders(images)
+        self.cases.set_pending(images)              # listed at once; statuses filled in by a worker
         self._cases_changed()
-        return self.open_case(0, ask_save=False)
+
+        def scanned(no_spacing: list[Path]) -> None:
+            self.settle_folder_spacing(folder, images, no_spacing)
+            self.open_case(0, ask_save=False)
+
+        self._scan(images, scanned)
+        return True
+
+    def _scan(self, images: list[Path], then) -> None:
+        """Read the listed cases' annotation files in a worker, filling in their statuses as they
+        come (a thousand cases never hold the window); ``then(cases without spacing)`` at the end."""
+        from .cases import path_key, scan_case
+
+        def work(ctx) -> list[Path]:
+            no_spacing, batch, t_last = [], [], time.monotonic()
+            for i, p in enumerate(images):
+                ctx.check()
+                status, detail, flag, has_spacing = scan_case(p)
+                batch.append((path_key(p), (status, detail, flag)))
+                if not has_spacing:
+                    no_spacing.append(p)
+                if len(batch) >= 200 or time.monotonic() - t_last > 0.1:
+                    ctx.emit(batch)
+                    ctx.progress(i + 1, len(images), f"reading {len(images)} cases…")
+                    batch, t_last = [], time.monotonic()
+            if batch:
+                ctx.emit(batch)
+            return no_spacing
+
+        w = self.tracker.track(TaskWorker(work, name="list cases", parent=self), "scan")
+        w.data.connect(lambda states: (self.cases.apply_states(states),
+                                       self.summaryChanged.emit(self.summary_text())))
+        w.progress.connect(self.tracker.set_progress)
+        w.succeeded.connect(lambda missing: (self.casesChanged.emit(), then(missing)))
+        w.failed.connect(lambda m: messages.show_error(self.host, "Cannot list the cases", m))
+        self.tracker.set_progress(0, len(images), f"Reading {len(images)} cases…")
+        w.start()
 
     def add_paths(self, paths: list[Path]) -> list[int]:
         """List cases without opening one (start-up after a recovery opened its own case)."""

@@ -40,6 +40,7 @@ STATUS_PREDICTED = "predicted"
 STATUS_EDITED = "edited"
 STATUS_SAVED = "saved"
 STATUS_ERROR = "error"
+STATUS_LISTING = "listing…"          # listed, its annotation file not read yet (folder scan running)
 
 _STATUS_STYLE = {  # marker colour (and a character for plain-text use)
     STATUS_UNANNOTATED: ("#8a8f98", "○"),
@@ -47,6 +48,7 @@ _STATUS_STYLE = {  # marker colour (and a character for plain-text use)
     STATUS_EDITED: ("#c77700", "✎"),
     STATUS_SAVED: ("#2e9a4a", "●"),
     STATUS_ERROR: ("#c0392b", "⚠"),
+    STATUS_LISTING: ("#b0b4ba", "·"),
 }
 
 
@@ -357,6 +359,11 @@ class CaseEntry:
     detail: str = ""                      # error text or a note shown as tooltip
     extra: dict = field(default_factory=dict)
     flag: str = ""                        # 'check' | 'doubtful': unreviewed model output flagged
+    key: str = ""                         # the resolved path (for lookups), filled in by the list
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            self.key = path_key(self.image_path)
 
     @property
     def annotation_path(self) -> Path:
@@ -367,8 +374,33 @@ class CaseEntry:
         return self.image_path.name
 
 
+def path_key(path: str | Path) -> str:
+    try:
+        return str(Path(path).resolve())
+    except OSError:
+        return str(Path(path).absolute())
+
+
+def scan_case(image_path: Path) -> tuple[str, str, str, bool]:
+    """(status, detail, flag, has its own spacing) of a listed case: reads its annotation (once,
+    ``read_annotation_for_listing``) and, for DICOM without one, the header. Safe in a worker."""
+    from .folder_spacing import own_spacing_known
+    state = disk_state(image_path)
+    ann_path = annotation_path_for(image_path)
+    try:
+        sp = read_annotation_for_listing(ann_path).pixel_spacing_mm if ann_path.is_file() else None
+    except (OSError, AnnotationError):
+        sp = None
+    return (*state, sp is not None or own_spacing_known(image_path))
+
+
 class CaseList(QAbstractListModel):
-    """The open cases, one row each, with a coloured status marker."""
+    """The open cases, one row each, with a coloured status marker.
+
+    A large folder is listed at once with every case "listing…" (``set_pending``) and the
+    statuses are filled in as a worker reads the annotation files (``apply_states``), so
+    opening a folder never waits for a thousand JSON files on the GUI thread.
+    """
 
     StatusRole = Qt.ItemDataRole.UserRole + 1
     PathRole = Qt.ItemDataRole.UserRole + 2
@@ -376,6 +408,10 @@ class CaseList(QAbstractListModel):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.entries: list[CaseEntry] = []
+        self._rows: dict[str, int] = {}
+
+    def _reindex(self) -> None:
+        self._rows = {e.key: i for i, e in enumerate(self.entries)}
 
     # ---- Qt model
     def rowCount(self, parent=QModelIndex()) -> int:  # noqa: N802
@@ -410,7 +446,49 @@ class CaseList(QAbstractListModel):
         for p in paths:
             status, detail, flag = disk_state(p)
             self.entries.append(CaseEntry(Path(p), status, detail, flag=flag))
+        self._reindex()
         self.endResetModel()
+
+    def set_pending(self, paths: Iterable[Path]) -> None:
+        """List ``paths`` at once, each "listing…"; ``apply_states`` fills them in."""
+        self.beginResetModel()
+        self.entries = [CaseEntry(Path(p), STATUS_LISTING) for p in paths]
+        self._reindex()
+        self.endResetModel()
+
+    def add_pending(self, paths: Iterable[Path]) -> list[int]:
+        """Append the paths not listed yet as "listing…"; the rows of all of ``paths``."""
+        rows, new = [], []
+        for p in paths:
+            row = self.row_of(p)
+            if row is None:
+                row = len(self.entries) + len(new)
+                new.append(CaseEntry(Path(p), STATUS_LISTING))
+                self._rows[new[-1].key] = row
+            rows.append(row)
+        if new:
+            n = len(self.entries)
+            self.beginInsertRows(QModelIndex(), n, n + len(new) - 1)
+            self.entries.extend(new)
+            self.endInsertRows()
+        return rows
+
+    def apply_states(self, states: Iterable[tuple[str, tuple[str, str, str]]]) -> None:
+        """Statuses read by a worker: (the case's key - its resolved path, ``path_key`` - made in
+        the worker, (status, detail, flag)); one repaint for the whole batch."""
+        lo, hi = None, None
+        for key, (status, detail, flag) in states:
+            row = self._rows.get(key)
+            if row is None:
+                continue
+            e = self.entries[row]
+            if e.status != STATUS_LISTING:          # edited or opened meanwhile: the GUI's state wins
+                continue
+            e.status, e.detail, e.flag = status, detail, flag
+            lo = row if lo is None else min(lo, row)
+            hi = row if hi is None else max(hi, row)
+        if lo is not None:
+            self.dataChanged.emit(self.index(lo), self.index(hi))
 
     def add_paths(self, paths: Iterable[Path]) -> list[int]:
         """Append cases not already listed; return the rows of the given paths."""
@@ -424,17 +502,14 @@ class CaseList(QAbstractListModel):
                 n = len(self.entries)
                 self.beginInsertRows(QModelIndex(), n, n)
                 self.entries.append(CaseEntry(Path(p), status, detail, flag=flag))
+                self._rows[self.entries[-1].key] = n
                 self.endInsertRows()
                 row = n
             rows.append(row)
         return rows
 
     def row_of(self, path: str | Path) -> int | None:
-        target = Path(path).resolve()
-        for i, e in enumerate(self.entries):
-            if e.image_path.resolve() == target:
-                return i
-        return None
+        return self._rows.get(path_key(path))
 
     def set_status(self, row: int, status: str, detail: str = "", flag: str = "") -> None:
         if 0 <= row < len(self.entries):

@@ -296,7 +296,11 @@ class MainWindow(QMainWindow):
 
     def _on_cases_changed(self) -> None:
         self.commands.update()
-        self.training_panel.set_cases(self.session.cases.paths())
+        # the training dock reads every case's annotation: only while it is shown, and not while a
+        # folder is still being listed (the listing ends with another casesChanged; show_training
+        # refreshes it when the dock is opened)
+        if self.training_dock.isVisible() and not self.tracker.running("scan"):
+            self.training_panel.set_cases(self.session.cases.paths())
 
     def _open_imported(self, images: list) -> None:
         """Cases made by File › Import: one spacing question for their folder, then open them."""

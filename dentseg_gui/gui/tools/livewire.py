@@ -22,7 +22,7 @@ import pyqtgraph as pg
 from PySide6 import QtGui, QtWidgets
 
 from ...core.geometry import as_multipolygon
-from ...core.livewire import LiveWire, edge_image
+from ...core.livewire import LiveWire
 from ...core.palatal_boundary import extract_palatal_boundary, replace_palatal_boundary
 from .. import style
 from ..overlay import polyline_path
@@ -86,12 +86,13 @@ class LiveWireTool(Tool):
         self._redraw()
 
     def wire(self) -> LiveWire | None:
+        """The edge-path finder of the open image (made on first use; converts only what a path needs)."""
         doc = self.doc
         if doc is None:
             return None
         if self._wire is None or self._wire_doc is not doc:
-            lo, hi = self.canvas.levels() if hasattr(self.canvas, "levels") else (None, None)
-            self._wire = LiveWire(edge_image(doc.image.pixels, lo, hi))
+            levels = self.canvas.levels() if hasattr(self.canvas, "levels") else None
+            self._wire = LiveWire(doc.image.pixels, levels if levels and levels[1] > levels[0] else None)
             self._wire_doc = doc
         return self._wire
 
@@ -111,9 +112,11 @@ class LiveWireTool(Tool):
         self._redraw_live()
 
     def _redraw_live(self) -> None:
-        wire = self.wire()
-        if not self.anchors or self._cursor is None or wire is None:
+        if not self.anchors or self._cursor is None:
             self.live_item.setPath(QtGui.QPainterPath())
+            return
+        wire = self.wire()
+        if wire is None:
             return
         a, b = self.anchors[-1], self._cursor
         seg = np.array([a, b]) if self._cursor_straight else wire.path(a, b)
