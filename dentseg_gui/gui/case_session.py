@@ -31,7 +31,8 @@ from .autosave import Autosaver, discard_autosave, pending_recoveries, recovery_
 from .case_info import parse_spacing_text
 from .cases import (STATUS_EDITED, STATUS_ERROR, CaseList, RecentFiles, annotation_status, app_settings,
                     clean_case_folders, expand_paths, find_images, flag_and_detail, image_for_annotation)
-from .folder_spacing import FolderSpacingDialog, FolderSpacings, cases_without_spacing
+from ..core.case_spacing import cases_without_spacing
+from .folder_spacing import FolderSpacingDialog, FolderSpacings
 from .work_tracker import WorkTracker
 from .workers import LoadWorker, TaskWorker
 

@@ -384,7 +384,7 @@ def path_key(path: str | Path) -> str:
 def scan_case(image_path: Path) -> tuple[str, str, str, bool]:
     """(status, detail, flag, has its own spacing) of a listed case: reads its annotation (once,
     ``read_annotation_for_listing``) and, for DICOM without one, the header. Safe in a worker."""
-    from .folder_spacing import own_spacing_known
+    from ..core.case_spacing import own_spacing_known
     state = disk_state(image_path)
     ann_path = annotation_path_for(image_path)
     try:
