@@ -34,15 +34,36 @@ from .volume import Volume
 def sample_points(volume: Volume, pts: np.ndarray, outside: float = np.nan) -> np.ndarray:
     """Trilinear samples (rescaled values, float32) of the volume at LPS points (..., 3)."""
     pts = np.asarray(pts, float)
-    shp = pts.shape[:-1]
     ijk = volume.lps_to_index(pts.reshape(-1, 3)).astype(np.float32)
+    return sample_index(volume, ijk[:, 0], ijk[:, 1], ijk[:, 2], outside).reshape(pts.shape[:-1])
+
+
+def sample_grid(volume: Volume, origin: np.ndarray, dirs: list[np.ndarray], coords: list[np.ndarray],
+                outside: float = np.nan) -> np.ndarray:
+    """Samples on the grid ``origin + sum(c_n * dir_n)`` (one 1-D coordinate array per direction)."""
+    o = volume.lps_to_index(np.asarray(origin, float))
+    zero = volume.lps_to_index(np.zeros(3))
+    steps = [volume.lps_to_index(np.asarray(d, float)) - zero for d in dirs]
+    shape = tuple(len(c) for c in coords)
+    idx = []
+    for ax in range(3):
+        acc = np.float32(o[ax])
+        for n, (c, st) in enumerate(zip(coords, steps)):
+            sh = [1] * len(coords)
+            sh[n] = len(c)
+            acc = acc + (np.asarray(c, np.float32) * np.float32(st[ax])).reshape(sh)
+        idx.append(np.broadcast_to(acc, shape).reshape(-1))
+    return sample_index(volume, idx[0], idx[1], idx[2], outside).reshape(shape)
+
+
+def sample_index(volume: Volume, fi: np.ndarray, fj: np.ndarray, fk: np.ndarray, outside: float = np.nan) -> np.ndarray:
+    """Trilinear samples at fractional voxel indices (float32 arrays of one shape)."""
     vox = volume.voxels
     nk, nj, ni = vox.shape
-    fi, fj, fk = ijk[:, 0], ijk[:, 1], ijk[:, 2]
     inside = (fi >= 0) & (fi <= ni - 1) & (fj >= 0) & (fj <= nj - 1) & (fk >= 0) & (fk <= nk - 1)
-    out = np.full(len(ijk), outside, np.float32)
+    out = np.full(fi.shape, outside, np.float32)
     if not inside.any():
-        return out.reshape(shp)
+        return out
     fi, fj, fk = fi[inside], fj[inside], fk[inside]
     i0 = np.minimum(fi.astype(np.intp), max(ni - 2, 0))
     j0 = np.minimum(fj.astype(np.intp), max(nj - 2, 0))
@@ -51,17 +72,19 @@ def sample_points(volume: Volume, pts: np.ndarray, outside: float = np.nan) -> n
     i1, j1, k1 = np.minimum(i0 + 1, ni - 1), np.minimum(j0 + 1, nj - 1), np.minimum(k0 + 1, nk - 1)
     flat = vox.reshape(-1)
     sk, sj = nj * ni, ni
+    b00, b01, b10, b11 = k0 * sk + j0 * sj, k0 * sk + j1 * sj, k1 * sk + j0 * sj, k1 * sk + j1 * sj
+    si = 1 - ti
 
-    def g(k, j, i):
-        return flat[k * sk + j * sj + i].astype(np.float32)
+    def row(base):
+        return flat[base + i0].astype(np.float32) * si + flat[base + i1].astype(np.float32) * ti
 
-    c0 = (g(k0, j0, i0) * (1 - ti) + g(k0, j0, i1) * ti) * (1 - tj) + (g(k0, j1, i0) * (1 - ti) + g(k0, j1, i1) * ti) * tj
-    c1 = (g(k1, j0, i0) * (1 - ti) + g(k1, j0, i1) * ti) * (1 - tj) + (g(k1, j1, i0) * (1 - ti) + g(k1, j1, i1) * ti) * tj
+    c0 = row(b00) * (1 - tj) + row(b01) * tj
+    c1 = row(b10) * (1 - tj) + row(b11) * tj
     val = c0 * (1 - tk) + c1 * tk
     if volume.slope != 1.0 or volume.intercept != 0.0:
         val = val * np.float32(volume.slope) + np.float32(volume.intercept)
     out[inside] = val
-    return out.reshape(shp)
+    return out
 
 
 def _perp(axis: np.ndarray, hint: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -127,14 +150,17 @@ class _Stack:
         self.t = np.arange(t0, t1 + 1e-9, ht)
         self.ab = np.arange(-radius, radius + 1e-9, h)
         self.h, self.ht = h, ht
-        T, A, B = np.meshgrid(self.t, self.ab, self.ab, indexing="ij")
-        pts = (origin[None, None, None, :] + T[..., None] * axis + A[..., None] * e2 + B[..., None] * e3)
-        self.I = sample_points(volume, pts)
+        self.I = sample_grid(volume, origin, [axis, e2, e3], [self.t, self.ab, self.ab])
         if allowed is not None:      # voxels of other teeth (coronal of mask_until) read as the lowest value
-            ok = allowed(pts) | (T >= mask_until)
-            if not ok.all():
-                lo = np.nanmin(self.I) if np.isfinite(self.I).any() else 0.0
-                self.I = np.where(ok, self.I, lo)
+            near = self.t < mask_until
+            if near.any():
+                tn = self.t[near]
+                T, A, B = np.meshgrid(tn, self.ab, self.ab, indexing="ij")
+                pts = origin + T[..., None] * axis + A[..., None] * e2 + B[..., None] * e3
+                ok = allowed(pts)
+                if not ok.all():
+                    lo = np.nanmin(self.I) if np.isfinite(self.I).any() else 0.0
+                    self.I[near] = np.where(ok, self.I[near], lo)
 
     def point(self, t: float, a: float, b: float) -> np.ndarray:
         return self.origin + t * self.axis + a * self.e2 + b * self.e3
@@ -172,13 +198,24 @@ def _levels(st: _Stack, t_crown: float) -> LocalLevels | None:
     return LocalLevels(dentin, dentin_hi, max(enamel, dentin_hi + 1e-3), around, min(plates, dentin), min(soft, around))
 
 
-def _blob_centroid(img: np.ndarray, thr: float, centre_px: tuple[float, float], max_px: float):
-    """Centroid (px) and area (px) of the blob above ``thr`` at / nearest the centre, or None."""
+def _blob_centroid(img: np.ndarray, thr: float, centre_px: tuple[float, float], max_px: float,
+                   neck_px: float = 0.0):
+    """Centroid (px) and area (px) of the blob above ``thr`` at / nearest the centre, or None.
+
+    With ``neck_px`` the blob is first cut at necks thinner than about twice that
+    (a neighbouring root or bone touching this one) by an opening of that radius.
+    """
     m = img >= thr
     if not m.any():
         return None
     m = ndi.binary_fill_holes(m)
-    lab, n = ndi.label(m)
+    core = ndi.binary_erosion(m, _disk(neck_px)) if neck_px > 0 else m
+    lab, n = ndi.label(core)
+    if n == 0:
+        lab, n = ndi.label(m)
+        core = m
+        if n == 0:
+            return None
     ci, cj = int(round(centre_px[0])), int(round(centre_px[1]))
     q = lab[ci, cj] if 0 <= ci < m.shape[0] and 0 <= cj < m.shape[1] else 0
     if q == 0:
@@ -188,7 +225,10 @@ def _blob_centroid(img: np.ndarray, thr: float, centre_px: tuple[float, float], 
         if d[k] > max_px:
             return None
         q = lab[tuple(pts[k])]
-    sel = np.argwhere(lab == q)
+    own = lab == q
+    if neck_px > 0 and core is not m:
+        own = ndi.binary_dilation(own, _disk(neck_px)) & m
+    sel = np.argwhere(own)
     return sel.mean(axis=0), len(sel)
 
 
@@ -203,7 +243,7 @@ def _centre_line(st: _Stack, lv: LocalLevels, t_from: float, prior: tuple[float,
             continue
         img = st.I[n]
         img = np.where(np.isfinite(img), img, lv.around)
-        res = _blob_centroid(img, thr, (c[0], c[1]), 1.5 / st.h)
+        res = _blob_centroid(img, thr, (c[0], c[1]), 1.5 / st.h, 0.6 / st.h)
         if res is None or res[1] * st.h ** 2 < 0.15:
             misses += 1
             if misses >= 3:
@@ -226,7 +266,8 @@ def fit_axis(volume: Volume, centre: np.ndarray, axis: np.ndarray, t_range: tupl
     crown negative) come from the coarse piece; ``anterior`` orients the labial side.
     """
     notes: list[str] = []
-    h = float(np.clip(min(volume.spacing) * 0.8, 0.15, 0.3))
+    h = float(np.clip(min(volume.spacing), 0.2, 0.3))       # across the axis
+    ht = 0.4                                                   # along the axis
     axis = axis / np.linalg.norm(axis)
     origin = np.asarray(centre, float).copy()
     incisal_pt = origin + t_range[0] * axis
@@ -237,7 +278,7 @@ def fit_axis(volume: Volume, centre: np.ndarray, axis: np.ndarray, t_range: tupl
         e2, e3 = _perp(axis, md_hint)
         # other teeth are masked out around the crown only (where neighbours and lower incisors
         # touch); along the root the blob at the axis is this root
-        st = _Stack(volume, origin, axis, e2, e3, t_lo - 2.0, t_hi + (12.0 if lv is None else 5.0), 6.0, h, h,
+        st = _Stack(volume, origin, axis, e2, e3, t_lo - 2.0, t_hi + (12.0 if lv is None else 5.0), 6.0, h, ht,
                     allowed, mask_until=t_lo + 0.4 * (t_hi - t_lo))
         t_crown = t_lo + 0.35 * (t_hi - t_lo)
         lv = _levels(st, t_crown) if lv is None else lv
@@ -260,7 +301,7 @@ def fit_axis(volume: Volume, centre: np.ndarray, axis: np.ndarray, t_range: tupl
         deg = 2 if len(t) >= 16 else 1
         pa = np.polyfit(t, a, deg, w=w)
         pb = np.polyfit(t, b, deg, w=w)
-        t_apex = float(rows[-1, 0] + 0.5 * h)
+        t_apex = float(rows[-1, 0] + 0.5 * ht)
         p_cej = st.point(t_cej, np.polyval(pa, t_cej), np.polyval(pb, t_cej))
         p_apex = st.point(t_apex, np.polyval(pa, t_apex), np.polyval(pb, t_apex))
         axis = (p_apex - p_cej) / np.linalg.norm(p_apex - p_cej)
@@ -269,7 +310,7 @@ def fit_axis(volume: Volume, centre: np.ndarray, axis: np.ndarray, t_range: tupl
         t_hi = float((p_apex - origin) @ axis)
     # mesio-distal direction from the crown's cross-section
     e2, e3 = _perp(axis, md_hint)
-    st = _Stack(volume, origin, axis, e2, e3, t_lo - 2.0, 1.0, 6.0, h, h, allowed)
+    st = _Stack(volume, origin, axis, e2, e3, t_lo - 2.0, 1.0, 6.0, h, ht, allowed)
     md = _crown_md(st, lv, 0.0)
     if md is None:
         md = e2

@@ -94,6 +94,12 @@ class Levels:
     low: float        # air (or the lowest tissue)
     soft: float       # soft tissue
     enamel: float     # enamel (the brightest few tens of mm³)
+    spread: float = 0.0   # width (sigma) of the soft-tissue peak: noise plus tissue variation
+
+    @property
+    def contrast(self) -> float:
+        """How far the brightest tissue stands above the soft tissue, in soft-tissue sigmas."""
+        return (self.enamel - self.soft) / max(self.spread, 1e-6)
 
     def at(self, frac: float) -> float:
         return self.soft + frac * (self.enamel - self.soft)
@@ -130,7 +136,16 @@ def intensity_levels(c: Coarse) -> Levels | None:
     soft = float(centres[mode])
     if enamel - soft < 1e-6 * max(1.0, abs(enamel)):
         return None
-    return Levels(low, soft, enamel)
+    # half width at half maximum of the soft-tissue peak -> its sigma
+    half = hist[mode] / 2.0
+    lo_i = mode
+    while lo_i > 0 and hist[lo_i] > half:
+        lo_i -= 1
+    hi_i = mode
+    while hi_i < len(hist) - 1 and hist[hi_i] > half:
+        hi_i += 1
+    spread = max(0.5 * (centres[hi_i] - centres[lo_i]) / 1.1774, 0.5 * (centres[1] - centres[0]))
+    return Levels(low, soft, enamel, float(spread))
 
 
 @dataclass
@@ -146,6 +161,8 @@ class Piece:
     t_range: tuple[float, float]   # extent along axis (2nd-98th percentile), crown negative
     crown: np.ndarray | None  # centroid of the enamel, LPS
     enamel_frac: float
+    crown_end_frac: float = 0.0   # share of the enamel in the crown half of the piece
+    dentin_frac: float = 0.0      # median of the non-enamel voxels, as a fraction soft -> enamel
     upper: bool = False
     tooth_like: bool = False
     why: str = ""
@@ -201,11 +218,12 @@ def find_pieces(c: Coarse, lev: Levels, frac: float, region: np.ndarray | None =
         sl = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in objs[q - 1])
         sub = lab[sl] == q
         base = np.array([s.start for s in sl])
-        pieces += _pieces_of(c, sub, base, sp_kji, en_thr, CORE_MM)
+        pieces += _pieces_of(c, lev, sub, base, sp_kji, en_thr, CORE_MM)
     return pieces
 
 
-def _pieces_of(c: Coarse, sub: np.ndarray, base: np.ndarray, sp_kji, en_thr: float, core_mm: float) -> list[Piece]:
+def _pieces_of(c: Coarse, lev: Levels, sub: np.ndarray, base: np.ndarray, sp_kji, en_thr: float,
+               core_mm: float) -> list[Piece]:
     """Split ``sub`` at necks; a piece too wide for one tooth (crowns pressed together) is split
     again with a thicker core."""
     vox = c.voxel_mm3
@@ -216,7 +234,7 @@ def _pieces_of(c: Coarse, sub: np.ndarray, base: np.ndarray, sp_kji, en_thr: flo
         idx = np.argwhere(own)
         if len(idx) * vox < MIN_PIECE_MM3:
             continue
-        pc = _describe(c, idx + base, en_thr)
+        pc = _describe(c, idx + base, en_thr, lev)
         if pc is None:
             continue
         wide = 4.0 * math.sqrt(max(pc.eig[1], 1e-9)) > 10.0 and pc.crown is not None
@@ -224,7 +242,7 @@ def _pieces_of(c: Coarse, sub: np.ndarray, base: np.ndarray, sp_kji, en_thr: flo
             lo = idx.min(axis=0)
             hi = idx.max(axis=0) + 1
             box = own[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
-            again = _pieces_of(c, box, base + lo, sp_kji, en_thr, core_mm + 0.5)
+            again = _pieces_of(c, lev, box, base + lo, sp_kji, en_thr, core_mm + 0.5)
             if len(again) >= 2:
                 out += again
                 continue
@@ -232,7 +250,7 @@ def _pieces_of(c: Coarse, sub: np.ndarray, base: np.ndarray, sp_kji, en_thr: flo
     return out
 
 
-def _describe(c: Coarse, idx: np.ndarray, en_thr: float) -> Piece | None:
+def _describe(c: Coarse, idx: np.ndarray, en_thr: float, lev: Levels) -> Piece | None:
     pts = c.to_lps(idx)
     vals = c.data[idx[:, 0], idx[:, 1], idx[:, 2]]
     centre = pts.mean(axis=0)
@@ -250,6 +268,10 @@ def _describe(c: Coarse, idx: np.ndarray, en_thr: float) -> Piece | None:
     lo, hi = np.percentile(t, [2, 98])
     pc = Piece(idx, pts, vals, len(idx) * c.voxel_mm3, centre, axis, np.maximum(w, 0), (float(lo), float(hi)),
                crown, float(en.mean()))
+    if en.any():
+        pc.crown_end_frac = float((t[en] < 0).mean())
+    if (~en).any():
+        pc.dentin_frac = float((np.median(vals[~en]) - lev.soft) / max(lev.enamel - lev.soft, 1e-6))
     _classify(pc)
     return pc
 
@@ -276,6 +298,12 @@ def _classify(p: Piece) -> None:
     t_crown = float((p.crown - p.centre) @ p.axis)
     if t_crown > -0.12 * length:
         p.why = "enamel not at one end"
+        return
+    if p.crown_end_frac < 0.75:
+        p.why = "enamel spread along it"
+        return
+    if not 0.3 <= p.dentin_frac <= 0.9:
+        p.why = "no dentin-like body"
         return
     p.tooth_like = True
     p.upper = bool(p.axis[2] > 0.25)      # root superior (LPS z) -> upper tooth
@@ -317,9 +345,23 @@ class Arch:
         return float(np.asarray(pt) @ self.lateral) - self.midline_x
 
 
+def _consistent(ups: list[Piece]) -> list[Piece]:
+    """The largest group of upper teeth that look like one dentition: long axes within 40 degrees
+    of each other, crowns within 50 mm and at a similar height."""
+    if len(ups) <= 1:
+        return ups
+    best: list[Piece] = []
+    for p in ups:
+        group = [q for q in ups if float(p.axis @ q.axis) >= np.cos(np.radians(40.0))
+                 and np.linalg.norm(p.crown - q.crown) <= 50.0 and abs(p.crown[2] - q.crown[2]) <= 12.0]
+        if len(group) > len(best):
+            best = group
+    return best
+
+
 def upper_arch(pieces: list[Piece]) -> Arch | None:
     """Order the upper teeth along the arch and find the midline (vertex of a parabola fit)."""
-    ups = [p for p in pieces if p.tooth_like and p.upper]
+    ups = _consistent([p for p in pieces if p.tooth_like and p.upper])
     if not ups:
         return None
     # the axial plane of the teeth: perpendicular to their mean long axis

@@ -26,8 +26,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .tooth_axis_fit import AxisFit, fit_axis
-from .tooth_candidates import (Arch, Coarse, Levels, Piece, PieceMap, best_pieces, coarse_copy,
-                               intensity_levels, number_teeth, upper_arch)
+from .tooth_candidates import (THRESHOLD_FRACTIONS, Arch, Coarse, Levels, Piece, PieceMap, best_pieces,
+                               coarse_copy, find_pieces, intensity_levels, number_teeth, upper_arch)
 from .volume import ToothAxis, Volume, VolumeError
 
 ProgressFn = Callable[[int, int, str], None]
@@ -37,6 +37,7 @@ SUPPORTED = (11, 12, 13, 21, 22, 23)
 MIN_SLICES = 8
 MIN_EXTENT_MM = 12.0
 AT_RADIUS_MM = 4.0              # how far from a tooth piece a crown click may land
+MIN_CONTRAST = 8.0              # enamel above soft tissue, in widths of the soft-tissue peak
 
 
 class DetectionCancelled(VolumeError):
@@ -94,12 +95,19 @@ def find_teeth(volume: Volume, at=None, teeth: Sequence[int] = (11, 21), progres
         raise VolumeError(f"tooth {bad[0]} cannot be searched for: choose among "
                           f"{', '.join(map(str, SUPPORTED))} (FDI numbers of the upper front teeth)")
     _check_shape(volume)
+    modality = str(volume.meta.get("modality", "") or "").upper()
+    if modality == "MR":
+        raise VolumeError(f"no upper incisor found in {_name(volume)}: it is an MR scan, where teeth show no "
+                          "enamel or dentin contrast; tooth detection needs a CBCT or CT scan")
     step(0, "reading the volume")
     t0 = time.perf_counter()
     c = coarse_copy(volume)
     lev = intensity_levels(c)
     if lev is None:
         raise _refuse(volume, "its voxels hold (almost) one value only")
+    if lev.contrast < MIN_CONTRAST:
+        raise _refuse(volume, f"nothing in it stands out of the soft tissue (the brightest tissue is only "
+                              f"{lev.contrast:.1f} noise widths above it; enamel is tens)")
     secs = {"coarse": time.perf_counter() - t0}
     step(1, "looking for teeth")
     t0 = time.perf_counter()
@@ -116,6 +124,9 @@ def find_teeth(volume: Volume, at=None, teeth: Sequence[int] = (11, 21), progres
     else:
         if arch is None:
             raise _refuse(volume, _what_was_seen(pieces, lev))
+        if len(arch.teeth) < 2:
+            raise _refuse(volume, "only one tooth-like structure was found, not a row of teeth; "
+                                  "if it is an incisor, give a point in its crown")
         found, missing = [], {}
         for fdi in teeth:
             step(2, f"following the axis of tooth {fdi}")
@@ -226,6 +237,18 @@ def _at_point(volume: Volume, at: np.ndarray, c: Coarse, lev: Levels, pieces: li
                           f"(it spans {_box(lo, hi)}); give a point inside a crown, in LPS mm")
     piece, dist = _nearest_piece(pieces, at)
     if piece is None or dist > AT_RADIUS_MM:
+        # not among the tidy pieces: look again at every threshold for a crowned piece at the point
+        for frac in THRESHOLD_FRACTIONS:
+            more = [p for p in find_pieces(c, lev, frac) if p.crown is not None and p.length >= 8.0
+                    and abs(p.axis[2]) > 0.25]
+            for p in more:
+                p.tooth_like, p.upper = True, bool(p.axis[2] > 0)
+            cand, d = _nearest_piece(more, at)
+            if cand is not None and d <= AT_RADIUS_MM and (piece is None or d < dist):
+                piece, dist = cand, d
+                pieces = pieces + [cand]
+                pmap = PieceMap(c, pieces)
+                break
         raise VolumeError(f"no tooth found at ({', '.join(f'{v:.1f}' for v in at)}) mm in {_name(volume)}: "
                           f"the nearest tooth-like structure is "
                           + (f"{dist:.1f} mm away" if piece is not None else "nowhere")

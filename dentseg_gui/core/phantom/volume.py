@@ -308,53 +308,60 @@ def _blend_env(upper: list[PlacedTooth], envs: dict, env_aff, E: list[np.ndarray
     outlines take over (so the palate is one piece).
     """
     n = E[0].size
+    k0, k1, j0, j1, i0, i1 = full
+    nj, ni = j1 - j0, i1 - i0
     cnt = np.zeros(n, np.int8)
     for e in E:
         cnt += e >= 0
-    W = np.zeros((n_up, n), np.float32)
-    for a in range(n_up):
-        w = W[a]
-        if a + 1 < n_up:         # a is the last plane at or right of the voxel, a+1 the next
-            m = cnt == a + 1
-            ea, eb = E[a][m], E[a + 1][m]
-            w[m] = np.clip(-eb / np.maximum(ea - eb, 1e-6), 0.0, 1.0)
-        else:
-            w[cnt == n_up] = 1.0
-        if a > 0:                # a is the first plane left of the voxel, a-1 the previous
-            m = cnt == a
-            ea, eb = E[a - 1][m], E[a][m]
-            w[m] = np.clip(ea / np.maximum(ea - eb, 1e-6), 0.0, 1.0)
-        else:
-            w[cnt == 0] = 1.0
     fdis = [t.fdi for t in upper]
     i11, i21 = fdis.index(11), fdis.index(21)
-    moved = np.zeros(n, np.float32)
-    X = {}
-    for a, t in enumerate(upper):
-        if t.spec.kind == "central":
-            continue
-        sel = np.flatnonzero(W[a] > 0)
-        if sel.size == 0:
-            continue
-        xa = env_aff[a][1].block(*full)[sel]
-        fade = np.clip((PALATE_FADE_MM[1] - xa) / (PALATE_FADE_MM[1] - PALATE_FADE_MM[0]), 0.0, 1.0)
-        moved[sel] += W[a, sel] * (1.0 - fade)
-        W[a, sel] *= fade
-        X[a] = (sel, xa)
-    mv = np.flatnonzero(moved > 0)
-    if mv.size:
-        e11, e21 = E[i11][mv], E[i21][mv]
-        c11 = np.where(e11 < 0, 1.0, np.where(e21 >= 0, 0.0, -e21 / np.maximum(e11 - e21, 1e-6)))
-        W[i11, mv] += moved[mv] * c11
-        W[i21, mv] += moved[mv] * (1.0 - c11)
     out = np.zeros((3, n), np.float32)
-    for a, t in enumerate(upper):
-        sel = np.flatnonzero(W[a] > 0)
+
+    def coords(a: int, sel: np.ndarray):
+        k = (sel // (nj * ni)).astype(np.float32) + k0
+        j = ((sel // ni) % nj).astype(np.float32) + j0
+        i = (sel % ni).astype(np.float32) + i0
+        xa, ya = env_aff[a][1], env_aff[a][2]
+        return (np.float32(xa.c0) + xa.ci * i + xa.cj * j + xa.ck * k,
+                np.float32(ya.c0) + ya.ci * i + ya.cj * j + ya.ck * k)
+
+    def add(a: int, sel: np.ndarray, w: np.ndarray, xy=None) -> None:
+        m = w > 0
+        if not m.any():
+            return
+        sel, w = sel[m], w[m]
+        x, y = coords(a, sel) if xy is None else (xy[0][m], xy[1][m])
+        f = np.clip(envs[upper[a].fdi].sample(x, y), -SDF_CLIP, SDF_CLIP)
+        out[:, sel] += w[None, :] * f.T
+
+    lo, hi = PALATE_FADE_MM
+    for p in range(n_up + 1):
+        sel = np.flatnonzero(cnt == p)
         if sel.size == 0:
             continue
-        xa, ya = env_aff[a][1].block(*full)[sel], env_aff[a][2].block(*full)[sel]
-        f = np.clip(envs[t.fdi].sample(xa, ya), -SDF_CLIP, SDF_CLIP)
-        out[:, sel] += W[a, sel][None, :] * f.T
+        if p == 0 or p == n_up:
+            members = [(0 if p == 0 else n_up - 1, np.ones(sel.size, np.float32))]
+        else:       # between the planes of teeth p-1 (at or right of the voxel) and p
+            ea, eb = E[p - 1][sel], E[p][sel]
+            wa = np.clip(-eb / np.maximum(ea - eb, 1e-6), 0.0, 1.0)
+            members = [(p - 1, wa), (p, 1.0 - wa)]
+        moved = None
+        for a, w in members:
+            if upper[a].spec.kind == "central":
+                add(a, sel, w)
+                continue
+            x, y = coords(a, sel)
+            fade = np.clip((hi - x) / (hi - lo), 0.0, 1.0)
+            mv = w * (1.0 - fade)
+            moved = mv if moved is None else moved + mv
+            add(a, sel, w * fade, (x, y))
+        if moved is not None and (moved > 0).any():
+            m = np.flatnonzero(moved > 0)
+            s2, mv = sel[m], moved[m]
+            e11, e21 = E[i11][s2], E[i21][s2]
+            c11 = np.where(e11 < 0, 1.0, np.where(e21 >= 0, 0.0, -e21 / np.maximum(e11 - e21, 1e-6)))
+            add(i11, s2, (mv * c11).astype(np.float32))
+            add(i21, s2, (mv * (1.0 - c11)).astype(np.float32))
     return out
 
 

@@ -159,26 +159,33 @@ def _place_one(spec: ToothSpec, anat: dict[str, Any], solid: ToothSolid, arch: "
                        arch_dir=_unit(M if left else -M))
 
 
-def _inside_points(t: PlacedTooth, step: float = 0.35) -> np.ndarray:
-    """Head-frame points inside the tooth (a grid in its own frame)."""
+ROOT_SEPARATION_MM = 1.0      # bone between neighbouring roots (crowns may touch)
+
+
+def _inside_points(t: PlacedTooth, step: float = 0.35) -> tuple[np.ndarray, np.ndarray]:
+    """Head-frame points inside the tooth (a grid in its own frame) and whether each is in the root."""
     (u0, u1), (v0, v1), w = t.solid.box(0.0)
     u, v, ww = np.meshgrid(np.arange(u0, u1, step), np.arange(v0, v1, step), np.arange(-w, w, step),
                            indexing="ij")
     u, v, ww = u.ravel(), v.ravel(), ww.ravel()
     d, _, _ = t.solid.distances(u.astype(np.float32), v.astype(np.float32), ww.astype(np.float32))
     m = d < 0
-    return t.origin + u[m, None] * t.U + v[m, None] * t.A + ww[m, None] * t.M
+    root = v[m] > 0.5
+    return t.origin + u[m, None] * t.U + v[m, None] * t.A + ww[m, None] * t.M, root
 
 
 def _penetration(a: PlacedTooth, b: PlacedTooth) -> float:
-    """How deep (mm) tooth b reaches into tooth a (0 when they do not touch)."""
-    pts = _inside_points(b)
+    """How far (mm) tooth b must move away from a: crowns must not overlap, and the roots
+    must keep ``ROOT_SEPARATION_MM`` of bone between them."""
+    pts, root = _inside_points(b)
     if len(pts) == 0:
         return 0.0
     uvw = a.to_tooth(pts)
     d, _, _ = a.solid.distances(uvw[:, 0].astype(np.float32), uvw[:, 1].astype(np.float32),
                                 uvw[:, 2].astype(np.float32))
-    return float(max(0.0, -d.min()))
+    in_root_a = uvw[:, 1] > 0.5
+    need = np.where(root & in_root_a, ROOT_SEPARATION_MM - d, -d)
+    return float(max(0.0, need.max()))
 
 
 def solid_surface(solid: ToothSolid, v: float) -> tuple[float, float]:
