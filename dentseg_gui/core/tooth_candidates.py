@@ -39,7 +39,7 @@ TARGET_MM = 0.7                 # working voxel size of the coarse stage
 ENAMEL_VOLUME_MM3 = 40.0        # the enamel level: the brightest this much tissue
 CORE_MM = 1.3                   # a tooth's core: farther than this from its outside
 THRESHOLD_FRACTIONS = (0.45, 0.36, 0.55)   # tooth threshold, fraction of soft -> enamel
-ENAMEL_FRACTION = 0.78          # enamel threshold, fraction of soft -> enamel
+ENAMEL_FRACTION = 0.7           # enamel threshold (at least), fraction of soft -> enamel
 MIN_PIECE_MM3 = 25.0
 
 
@@ -238,7 +238,8 @@ def _pieces_of(c: Coarse, lev: Levels, sub: np.ndarray, base: np.ndarray, sp_kji
         if pc is None:
             continue
         wide = 4.0 * math.sqrt(max(pc.eig[1], 1e-9)) > 10.0 and pc.crown is not None
-        if wide and core_mm < 2.6 and pc.volume_mm3 > 250.0:
+        two_crowns = pc.crown is not None and pc.crown_end_frac < 0.75 and pc.length > 16.0
+        if (wide or two_crowns) and core_mm < 2.6 and pc.volume_mm3 > 250.0:
             lo = idx.min(axis=0)
             hi = idx.max(axis=0) + 1
             box = own[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
@@ -260,7 +261,9 @@ def _describe(c: Coarse, idx: np.ndarray, en_thr: float, lev: Levels) -> Piece |
     order = np.argsort(w)[::-1]
     w, v = w[order], v[:, order]
     axis = v[:, 0]
-    en = vals >= en_thr
+    # enamel: brighter than this piece's own body (dentin), whatever the dentin / enamel ratio
+    body = float(np.median(vals))
+    en = vals >= max(en_thr, body + 0.45 * (lev.enamel - body))
     crown = pts[en].mean(axis=0) if en.any() else None
     if crown is not None and float((crown - centre) @ axis) > 0:
         axis = -axis                          # crown at negative t: axis points apically

@@ -248,7 +248,14 @@ def place_lower(vp: VolumeParams, specs: list[ToothSpec], upper: list[PlacedToot
         # labial face at the arch point: the arch sits y_pal + overjet behind the midline
         q = np.array([xy[0], xy[1] + y_pal + oj, z_q])
         origin = q - off_lab
-        placed.append(PlacedTooth(spec, solid, origin, U, A, M))
+        t = PlacedTooth(spec, solid, origin, U, A, M)
+        # never into an upper crown: move lingually until clear of every upper tooth
+        for _ in range(8):
+            depth = max(_penetration(u, t) for u in upper)
+            if depth <= 0.0:
+                break
+            t.origin = t.origin + (depth + 0.2) * N
+        placed.append(t)
     return placed
 
 
