@@ -41,6 +41,8 @@ CORE_MM = 1.3                   # a tooth's core: farther than this from its out
 THRESHOLD_FRACTIONS = (0.45, 0.36, 0.55)   # tooth threshold, fraction of soft -> enamel
 ENAMEL_FRACTION = 0.7           # enamel threshold (at least), fraction of soft -> enamel
 MIN_PIECE_MM3 = 25.0
+MIN_TOOTH_MM3 = 120.0           # smaller crowned pieces are fragments (a tooth is 300-900 mm³)
+CENTRAL_MAX_MM = 8.0            # a central incisor's crown lies within this of the midline
 
 
 @dataclass
@@ -239,16 +241,61 @@ def _pieces_of(c: Coarse, lev: Levels, sub: np.ndarray, base: np.ndarray, sp_kji
             continue
         wide = 4.0 * math.sqrt(max(pc.eig[1], 1e-9)) > 10.0 and pc.crown is not None
         two_crowns = pc.crown is not None and pc.crown_end_frac < 0.75 and pc.length > 16.0
-        if (wide or two_crowns) and core_mm < 2.6 and pc.volume_mm3 > 250.0:
+        if (wide or two_crowns) and pc.volume_mm3 > 250.0:
             lo = idx.min(axis=0)
             hi = idx.max(axis=0) + 1
             box = own[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]]
-            again = _pieces_of(c, lev, box, base + lo, sp_kji, en_thr, core_mm + 0.5)
+            again = []
+            if core_mm < 2.6:
+                again = _pieces_of(c, lev, box, base + lo, sp_kji, en_thr, core_mm + 0.5)
+            if len(again) < 2 and wide:
+                again = _split_by_roots(c, lev, box, base + lo, sp_kji, en_thr, pc)
             if len(again) >= 2:
                 out += again
                 continue
         out.append(pc)
     return out
+
+
+def _split_by_roots(c: Coarse, lev: Levels, box: np.ndarray, base: np.ndarray, sp_kji, en_thr: float,
+                    pc: Piece) -> list[Piece]:
+    """Crowns pressed together (one behind the other) are thick where they touch, but their roots
+    stand apart in bone: seed one piece per root (the end away from the enamel) and grow the seeds
+    through the mask, step by step, so each crown goes to the root it is attached to."""
+    idx = np.argwhere(box)
+    pts = c.to_lps(idx + base)
+    t = (pts - pc.centre) @ pc.axis                  # apical positive
+    lo, hi = pc.t_range
+    edt = ndi.distance_transform_edt(ndi.binary_fill_holes(box), sampling=sp_kji)
+    seed = np.zeros(box.shape, bool)
+    root_end = idx[t > lo + 0.5 * (hi - lo)]
+    seed[tuple(root_end.T)] = True
+    seed &= edt >= 0.5
+    lab, n = ndi.label(seed, structure=np.ones((3, 3, 3), bool))
+    if n < 2:
+        return []
+    sizes = np.bincount(lab.ravel())
+    keep = [q for q in range(1, n + 1) if sizes[q] * c.voxel_mm3 >= 4.0 and sizes[q] >= 3]
+    if len(keep) < 2:
+        return []
+    remap = np.zeros(n + 1, np.int32)
+    remap[keep] = np.arange(1, len(keep) + 1)
+    lab = remap[lab]
+    for _ in range(200):                              # geodesic growth inside the piece
+        grown = ndi.grey_dilation(lab, size=(3, 3, 3))
+        new = (lab == 0) & box & (grown > 0)
+        if not new.any():
+            break
+        lab[new] = grown[new]
+    out = []
+    for q in range(1, len(keep) + 1):
+        sub_idx = np.argwhere(lab == q)
+        if len(sub_idx) * c.voxel_mm3 < MIN_PIECE_MM3:
+            continue
+        p = _describe(c, sub_idx + base, en_thr, lev)
+        if p is not None:
+            out.append(p)
+    return out if len([p for p in out if p.tooth_like]) >= 2 else []
 
 
 def _describe(c: Coarse, idx: np.ndarray, en_thr: float, lev: Levels) -> Piece | None:
@@ -283,8 +330,11 @@ def _classify(p: Piece) -> None:
     """Is it a tooth? (size, elongation, enamel at one end), and is it an upper one?"""
     length = p.length
     width = 4.0 * math.sqrt(max(p.eig[1], 1e-9))
-    if p.crown is None or p.enamel_frac < 0.01:
+    if p.crown is None or p.enamel_frac < 0.04:
         p.why = "no enamel"
+        return
+    if p.volume_mm3 < MIN_TOOTH_MM3:
+        p.why = f"small ({p.volume_mm3:.0f} mm³)"
         return
     if not 9.0 <= length <= 45.0:
         p.why = f"length {length:.1f} mm"
@@ -318,14 +368,14 @@ def _classify(p: Piece) -> None:
 def best_pieces(c: Coarse, lev: Levels, region: np.ndarray | None = None,
                 should_stop=None) -> tuple[list[Piece], float]:
     """The pieces at the threshold fraction that gives the most tooth-like upper pieces."""
-    best, best_key, best_frac = [], (-1, -1.0), THRESHOLD_FRACTIONS[0]
+    best, best_key, best_frac = [], (-1, -1, -1.0), THRESHOLD_FRACTIONS[0]
     for frac in THRESHOLD_FRACTIONS:
         if should_stop is not None and should_stop():
             break
         pieces = find_pieces(c, lev, frac, region)
         teeth = [p for p in pieces if p.tooth_like]
         up = [p for p in teeth if p.upper]
-        key = (len(up) + len(teeth), float(sum(p.length for p in teeth)))
+        key = (min(len(up), 8), len(teeth), float(sum(p.length for p in teeth)))
         if key > best_key:
             best, best_key, best_frac = pieces, key, frac
         if len(up) >= 6:
@@ -363,7 +413,12 @@ def _consistent(ups: list[Piece]) -> list[Piece]:
 
 
 def upper_arch(pieces: list[Piece]) -> Arch | None:
-    """Order the upper teeth along the arch and find the midline (vertex of a parabola fit)."""
+    """Order the upper teeth along the arch and find the midline between the central incisors.
+
+    The crowns, seen from above, are fitted with a parabola whose axis may be turned a
+    few degrees (the head's yaw); the midline is the gap between the two adjacent crowns
+    that are most anterior along that axis, near its vertex.
+    """
     ups = _consistent([p for p in pieces if p.tooth_like and p.upper])
     if not ups:
         return None
@@ -372,43 +427,62 @@ def upper_arch(pieces: list[Piece]) -> Arch | None:
     up /= np.linalg.norm(up)
     lat = np.array([1.0, 0.0, 0.0]) - up * up[0]
     lat /= np.linalg.norm(lat)
-    ant = np.cross(up, lat)                   # (z x x = y): make it point anterior (-y in LPS)
+    ant = np.cross(up, lat)                   # make it point anterior (-y in LPS)
     if ant[1] > 0:
         ant = -ant
     crowns = np.array([p.crown for p in ups])
-    x = crowns @ lat
-    y = crowns @ ant
-    notes = []
+    fit, theta, vertex = "", 0.0, None
     if len(ups) >= 3:
-        A = np.column_stack([np.ones_like(x), x, x * x])
-        coef, *_ = np.linalg.lstsq(A, y, rcond=None)
-        a, b, cc = coef
-        if cc < -1e-4:
-            mid = -b / (2 * cc)
-            if x.min() - 5 <= mid <= x.max() + 5:
-                fit = "parabola"
-            else:
-                mid, fit = _gap_midline(x, y), "front gap"
-        else:
-            mid, fit = _gap_midline(x, y), "front gap (arch not curved)"
-    elif len(ups) == 2:
-        mid, fit = float(x.mean()), "between the two teeth"
-    else:
-        mid, fit = float(x[0]), "one tooth"
+        res = _vertex(crowns @ lat, crowns @ ant)
+        if res is not None:
+            theta, vertex = res
+            fit = "parabola"
+    # the arch frame: lateral / anterior turned by the fitted yaw
+    c, s_ = math.cos(theta), math.sin(theta)
+    lat_r, ant_r = c * lat + s_ * ant, -s_ * lat + c * ant
+    x, y = crowns @ lat_r, crowns @ ant_r
     order = np.argsort(x)
-    if len(ups) >= 2:
-        # the midline runs between two crowns: take the gap nearest the arch's vertex
-        xs = x[order]
+    xs, ys = x[order], y[order]
+    if len(ups) == 1:
+        mid, fit = float(xs[0]), "one tooth"
+    elif len(ups) == 2:
+        mid, fit = float(xs.mean()), "between the two teeth"
+    else:
+        centre = vertex if vertex is not None and xs[0] - 12.0 <= vertex <= xs[-1] + 12.0 else None
+        if centre is None:
+            fit = "the most anterior pair of crowns (arch not curved)"
         gaps = 0.5 * (xs[1:] + xs[:-1])
-        mid = float(gaps[int(np.argmin(np.abs(gaps - mid)))])
-    notes.append(f"{len(ups)} upper teeth seen; midline from {fit}")
-    return Arch([ups[i] for i in order], float(mid), lat, ant, fit, notes)
+        front = 0.5 * (ys[1:] + ys[:-1])
+        ok = np.abs(gaps - centre) <= 8.0 if centre is not None else np.ones(len(gaps), bool)
+        if not ok.any():
+            ok[:] = True
+        k = int(np.argmax(np.where(ok, front, -np.inf)))
+        mid = float(gaps[k])
+        if centre is not None and abs(mid - centre) > 6.0:
+            mid = centre            # no pair of crowns straddles the vertex: a central may be missing
+    notes = [f"{len(ups)} upper teeth seen; midline from {fit or 'the crowns'}"
+             + (f" (arch turned {math.degrees(theta):+.0f} degrees)" if fit == "parabola" else "")]
+    return Arch([ups[i] for i in order], float(mid), lat_r, ant_r, fit, notes)
 
 
-def _gap_midline(x: np.ndarray, y: np.ndarray) -> float:
-    """Midline between the two most anterior crowns."""
-    front = np.argsort(-y)[:2]
-    return float(x[front].mean())
+def _vertex(x: np.ndarray, y: np.ndarray, max_turn_deg: float = 12.0) -> tuple[float, float] | None:
+    """(turn in radians, lateral position of the vertex in the turned frame) of the best parabola
+    through the crowns. The head may be turned: the parabola's axis is searched within
+    ``max_turn_deg`` of anterior (an upright parabola through a turned arch puts its vertex
+    millimetres off)."""
+    best = None
+    for th in np.radians(np.arange(-max_turn_deg, max_turn_deg + 1e-9, 0.5)):
+        c, s = math.cos(th), math.sin(th)
+        xr, yr = c * x + s * y, -s * x + c * y
+        A = np.column_stack([np.ones_like(xr), xr, xr * xr])
+        coef, *_ = np.linalg.lstsq(A, yr, rcond=None)
+        a, b, cc = coef
+        if cc > -1e-4:
+            continue
+        r = float(np.sum((A @ coef - yr) ** 2)) + 1e-4 * math.degrees(th) ** 2 * len(x)
+        if best is None or r < best[0]:
+            best = (r, float(th), float(-b / (2 * cc)))
+    return None if best is None else (best[1], best[2])
 
 
 def number_teeth(arch: Arch) -> dict[int, Piece]:
@@ -419,7 +493,12 @@ def number_teeth(arch: Arch) -> dict[int, Piece]:
     right.sort(key=lambda p: -arch.side_of(p.crown))
     left.sort(key=lambda p: arch.side_of(p.crown))
     for quad, side in ((1, right), (2, left)):
-        for n, p in enumerate(side[:8], start=1):
+        first = 1
+        if side and len(arch.teeth) >= 3 and abs(arch.side_of(side[0].crown)) > CENTRAL_MAX_MM:
+            first = 2           # the tooth next to the midline is too far from it to be a central
+            arch.notes.append(f"no central incisor next to the midline on the patient's "
+                              f"{'right' if quad == 1 else 'left'}")
+        for n, p in enumerate(side[:8], start=first):
             p.fdi = quad * 10 + n
             out[p.fdi] = p
     return out
