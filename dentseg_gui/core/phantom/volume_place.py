@@ -221,22 +221,20 @@ def place_lower(vp: VolumeParams, specs: list[ToothSpec], upper: list[PlacedToot
             run += s.md_max + 0.05
             pos[s.fdi] = side * run
             run += s.md_max + 0.05
-    # first pass without the arch offset, to learn where the labial face lies relative to the origin
     for spec in specs:
         solid = ToothSolid(spec)
         xy = arch.point(pos[spec.fdi])
         left = spec.fdi < 40          # 3x: the patient's left
         n2 = arch.inward_normal(xy[0])
-        N = _unit(_rot_z(np.array([n2[0], n2[1], 0.0]), spec.rotation_deg))
-        D0 = np.cross(N, zhat) if left else np.cross(zhat, N)
-        A = -math.cos(beta) * zhat + math.sin(beta) * N
-        U = math.cos(beta) * N + math.sin(beta) * zhat
+        N = _unit(_rot_z(np.array([n2[0], n2[1], 0.0]), spec.rotation_deg))     # lingual, horizontal
+        D0 = np.cross(N, zhat) if left else np.cross(zhat, N)                     # distal, horizontal
+        # apical: down, the root tipped lingually by beta and distally by the angulation
         a = math.radians(spec.angulation_deg)
-        A2 = math.cos(a) * A + math.sin(a) * D0
-        M = _unit(np.cross(U, A2))
-        if M @ D0 < 0:
-            M = -M
-        A, U = _unit(A2), _unit(np.cross(A2, M)) if (np.cross(A2, M) @ U) > 0 else _unit(-np.cross(A2, M))
+        A = _unit(math.cos(a) * (-math.cos(beta) * zhat + math.sin(beta) * N) + math.sin(a) * D0)
+        M = _unit(D0 - (D0 @ A) * A)                                              # distal, across the axis
+        U = np.cross(A, M)                                                        # lingual, across both
+        if U @ N < 0:
+            U = -U
         g = solid.geometry["tooth"]
         pts = np.asarray(g.exterior.coords)
         tip = pts[np.argmin(pts[:, 1])]
