@@ -166,7 +166,7 @@ class _Stack:
         return self.origin + t * self.axis + a * self.e2 + b * self.e3
 
 
-def _levels(st: _Stack, t_crown: float) -> LocalLevels | None:
+def _levels(st: _Stack, t_crown: float, soft_level: float | None = None) -> LocalLevels | None:
     """Dentin, enamel, surroundings and soft tissue measured on this tooth."""
     A, B = np.meshgrid(st.ab, st.ab, indexing="ij")
     r = np.hypot(A, B)
@@ -190,6 +190,8 @@ def _levels(st: _Stack, t_crown: float) -> LocalLevels | None:
     soft_s = I[crown][:, (r > 5.0)]
     soft_s = soft_s[np.isfinite(soft_s)]
     soft = float(np.percentile(soft_s, 30)) if len(soft_s) > 20 else around
+    if soft_level is not None:
+        soft = max(soft, float(soft_level))
     if not dentin > around:
         return None
     # the brightest bone: neighbouring roots (dentin-bright) left out
@@ -233,7 +235,11 @@ def _blob_centroid(img: np.ndarray, thr: float, centre_px: tuple[float, float], 
 
 
 def _centre_line(st: _Stack, lv: LocalLevels, t_from: float, prior: tuple[float, float] = (0.0, 0.0)):
-    """Root centroids (t, a, b, area mm²) from ``t_from`` apically until the root ends."""
+    """Root centroids (t, a, b, area mm²) from ``t_from`` apically until the root ends.
+
+    The first root level is searched within 3 mm of the axis (over the first 4 mm of
+    levels); after that each level's blob must lie within 1.5 mm of the last, and three
+    empty levels in a row end the root."""
     thr = lv.tooth_thr
     c = np.array([(prior[0] - st.ab[0]) / st.h, (prior[1] - st.ab[0]) / st.h])
     rows = []
@@ -241,13 +247,17 @@ def _centre_line(st: _Stack, lv: LocalLevels, t_from: float, prior: tuple[float,
     for n, t in enumerate(st.t):
         if t < t_from:
             continue
+        if not rows and t > t_from + 4.0:
+            break
         img = st.I[n]
         img = np.where(np.isfinite(img), img, lv.around)
-        res = _blob_centroid(img, thr, (c[0], c[1]), 1.5 / st.h, 0.6 / st.h)
+        reach = (1.5 if rows else 3.0) / st.h
+        res = _blob_centroid(img, thr, (c[0], c[1]), reach, 0.6 / st.h)
         if res is None or res[1] * st.h ** 2 < 0.15:
-            misses += 1
-            if misses >= 3:
-                break
+            if rows:
+                misses += 1
+                if misses >= 3:
+                    break
             continue
         misses = 0
         cen, area = res
@@ -259,12 +269,18 @@ def _centre_line(st: _Stack, lv: LocalLevels, t_from: float, prior: tuple[float,
 
 
 def fit_axis(volume: Volume, centre: np.ndarray, axis: np.ndarray, t_range: tuple[float, float],
-             md_hint: np.ndarray | None, anterior: np.ndarray, allowed=None) -> AxisFit | None:
+             md_hint: np.ndarray | None, anterior: np.ndarray, allowed=None, allowed_crown=None,
+             soft_level: float | None = None) -> AxisFit | None:
     """Refine one tooth: centre line of the root, mesio-distal direction, CEJ midpoint, apex.
 
     ``centre``, ``axis`` (crown -> root) and ``t_range`` (extent along the axis,
     crown negative) come from the coarse piece; ``anterior`` orients the labial side.
+    ``allowed(pts)`` is False inside other teeth (kept out around the crown);
+    ``allowed_crown`` the same for the crown's outline (default: ``allowed``).
+    ``soft_level``: the volume's soft-tissue level (the crown's surroundings may be mostly
+    air, which must not be taken for soft tissue).
     """
+    allowed_crown = allowed if allowed_crown is None else allowed_crown
     notes: list[str] = []
     h = float(np.clip(min(volume.spacing), 0.2, 0.3))       # across the axis
     ht = 0.4                                                   # along the axis
@@ -281,7 +297,7 @@ def fit_axis(volume: Volume, centre: np.ndarray, axis: np.ndarray, t_range: tupl
         st = _Stack(volume, origin, axis, e2, e3, t_lo - 2.0, t_hi + (12.0 if lv is None else 5.0), 6.0, h, ht,
                     allowed, mask_until=t_lo + 0.4 * (t_hi - t_lo))
         t_crown = t_lo + 0.35 * (t_hi - t_lo)
-        lv = _levels(st, t_crown) if lv is None else lv
+        lv = _levels(st, t_crown, soft_level) if lv is None else lv
         if lv is None:
             notes.append("no dentin / bone contrast around the tooth")
             return None
@@ -310,7 +326,7 @@ def fit_axis(volume: Volume, centre: np.ndarray, axis: np.ndarray, t_range: tupl
         t_hi = float((p_apex - origin) @ axis)
     # mesio-distal direction from the crown's cross-section
     e2, e3 = _perp(axis, md_hint)
-    st = _Stack(volume, origin, axis, e2, e3, t_lo - 2.0, 1.0, 6.0, h, ht, allowed)
+    st = _Stack(volume, origin, axis, e2, e3, t_lo - 2.0, 1.0, 6.0, h, ht, allowed_crown)
     md = _crown_md(st, lv, 0.0)
     if md is None:
         md = e2
@@ -380,6 +396,9 @@ def _cej_level(st: _Stack, lv: LocalLevels, t_guess: float) -> float:
     return float(st.t[run[-1]])
 
 
+CROWN_WINDOW_MM = 3.5          # radius of the crown window for the mesio-distal direction
+
+
 def _disk(radius_px: float) -> np.ndarray:
     r = int(math.ceil(radius_px))
     y, x = np.mgrid[-r:r + 1, -r:r + 1]
@@ -420,14 +439,22 @@ def _crown_md(st: _Stack, lv: LocalLevels, t_cej: float) -> np.ndarray | None:
         own = ndi.binary_dilation(lab == q, disk) & m
         if own.sum() * st.h ** 2 < 3.0:
             continue
-        a, b = A[own], B[own]
+        # a window round the crown's own centre, narrower than the crown is wide: what touches
+        # it at the contact points falls outside, and the cut is the same on both sides
+        a0, b0 = A[own].mean(), B[own].mean()
+        for _ in range(2):
+            win = own & ((A - a0) ** 2 + (B - b0) ** 2 <= CROWN_WINDOW_MM ** 2)
+            a0, b0 = A[win].mean(), B[win].mean()
+        if win.sum() * st.h ** 2 < 3.0:
+            continue
+        a, b = A[win], B[win]
         a, b = a - a.mean(), b - b.mean()
         cov = np.array([[a @ a, a @ b], [a @ b, b @ b]]) / len(a)
         w, v = np.linalg.eigh(cov)
         if w[1] < 1.5 * w[0]:
             continue
         ang = math.atan2(v[1, 1], v[0, 1])
-        weight = (w[1] - w[0]) / w[1] * own.sum()
+        weight = (w[1] - w[0]) / w[1] * win.sum()
         acc += weight * np.array([math.cos(2 * ang), math.sin(2 * ang)])
         total += weight
     if total <= 0 or np.linalg.norm(acc) < 0.3 * total:

@@ -35,14 +35,15 @@ from scipy import ndimage as ndi
 
 from .volume import Volume
 
-TARGET_MM = 0.7                 # working voxel size of the coarse stage
+TARGET_MM = 0.7                 # working voxel size of the coarse stage (about)
 ENAMEL_VOLUME_MM3 = 40.0        # the enamel level: the brightest this much tissue
 CORE_MM = 1.3                   # a tooth's core: farther than this from its outside
-THRESHOLD_FRACTIONS = (0.45, 0.36, 0.55)   # tooth threshold, fraction of soft -> enamel
+THRESHOLD_FRACTIONS = (0.45, 0.36, 0.55, 0.63)   # tooth threshold, fraction of soft -> enamel
 ENAMEL_FRACTION = 0.7           # enamel threshold (at least), fraction of soft -> enamel
 MIN_PIECE_MM3 = 25.0
 MIN_TOOTH_MM3 = 120.0           # smaller crowned pieces are fragments (a tooth is 300-900 mm³)
-CENTRAL_MAX_MM = 8.0            # a central incisor's crown lies within this of the midline
+CENTRAL_MAX_MM = 9.5            # a central incisor's crown centre lies within this of the midline
+                                # (half a 8-10 mm crown plus a diastema; a lateral's is ~12 mm out)
 
 
 @dataclass
@@ -367,7 +368,12 @@ def _classify(p: Piece) -> None:
 
 def best_pieces(c: Coarse, lev: Levels, region: np.ndarray | None = None,
                 should_stop=None) -> tuple[list[Piece], float]:
-    """The pieces at the threshold fraction that gives the most tooth-like upper pieces."""
+    """The pieces at the threshold fraction that gives the most tooth-like upper pieces.
+
+    Only the neighbourhood of enamel-bright voxels is searched (teeth grow from their
+    crowns): a large field of view (a whole skull) costs little more than the jaws."""
+    near = near_enamel(c, lev)
+    region = near if region is None else (region & near)
     best, best_key, best_frac = [], (-1, -1, -1.0), THRESHOLD_FRACTIONS[0]
     for frac in THRESHOLD_FRACTIONS:
         if should_stop is not None and should_stop():
@@ -381,6 +387,22 @@ def best_pieces(c: Coarse, lev: Levels, region: np.ndarray | None = None,
         if len(up) >= 6:
             break
     return best, best_frac
+
+
+def near_enamel(c: Coarse, lev: Levels, reach_mm: float = 32.0) -> np.ndarray:
+    """Boxes around every enamel-bright cluster, grown by ``reach_mm`` (a tooth's length)."""
+    en = c.data >= lev.at(0.8)
+    out = np.zeros(c.data.shape, bool)
+    lab, n = ndi.label(en)
+    if n == 0:
+        return out
+    sp_kji = np.array([c.spacing[2], c.spacing[1], c.spacing[0]])
+    grow = np.ceil(reach_mm / sp_kji).astype(int)
+    for sl in ndi.find_objects(lab):
+        lo = [max(s.start - g, 0) for s, g in zip(sl, grow)]
+        hi = [min(s.stop + g, n_) for s, g, n_ in zip(sl, grow, c.data.shape)]
+        out[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = True
+    return out
 
 
 @dataclass
@@ -510,6 +532,7 @@ class PieceMap:
     marked: they may be part of the tooth being followed."""
 
     def __init__(self, c: Coarse, pieces: list[Piece]):
+        self.pieces = pieces
         self.lab = np.zeros(c.data.shape, np.int32)
         for n, p in enumerate(pieces, start=1):
             p.label = n
@@ -517,9 +540,19 @@ class PieceMap:
                 self.lab[p.idx[:, 0], p.idx[:, 1], p.idx[:, 2]] = n
         self.inv = np.linalg.inv(c.affine)
 
-    def allowed_for(self, piece: Piece):
-        """allowed(pts (..., 3) LPS) -> True where no other piece lies."""
+    def allowed_for(self, piece: Piece, upper_neighbours: bool = True):
+        """allowed(pts (..., 3) LPS) -> True where no other piece lies.
+
+        ``upper_neighbours=False`` lets the other upper teeth through (only lower teeth and
+        other crowned pieces are kept out): neighbouring upper crowns touch at small contact
+        points that an opening cuts more exactly than the coarse labels."""
         lab, inv, mine = self.lab, self.inv, piece.label
+        if not upper_neighbours:
+            keep_out = np.zeros(len(self.pieces) + 1, bool)
+            for p in self.pieces:
+                keep_out[p.label] = p.crown is not None and not (p.tooth_like and p.upper)
+            keep_out[mine] = False
+            lab = np.where(keep_out[lab], lab, 0)
         shape = np.array(lab.shape)
 
         def allowed(pts: np.ndarray) -> np.ndarray:

@@ -134,7 +134,7 @@ def find_teeth(volume: Volume, at=None, teeth: Sequence[int] = (11, 21), progres
             if piece is None:
                 missing[fdi] = _why_missing(fdi, arch)
                 continue
-            ax = _axis_of(volume, piece, arch, pmap, fdi)
+            ax = _axis_of(volume, piece, arch, pmap, fdi, soft_level=lev.soft)
             if ax is None:
                 missing[fdi] = f"tooth {fdi} was seen but its root could not be followed"
                 continue
@@ -169,10 +169,10 @@ def detect_incisors(volume: Volume, at=None, teeth: Sequence[int] = (11, 21), pr
 
 
 def _axis_of(volume: Volume, piece: Piece, arch: Arch | None, pmap: PieceMap, fdi: int,
-             extra_notes: Sequence[str] = ()) -> ToothAxis | None:
+             extra_notes: Sequence[str] = (), soft_level: float | None = None) -> ToothAxis | None:
     anterior = arch.anterior if arch is not None else np.array([0.0, -1.0, 0.0])
     fit = fit_axis(volume, piece.centre, piece.axis, piece.t_range, _md_hint(piece), anterior,
-                   pmap.allowed_for(piece))
+                   pmap.allowed_for(piece), pmap.allowed_for(piece, upper_neighbours=False), soft_level)
     if fit is None:
         return None
     return _to_tooth_axis(fit, piece, arch, fdi, extra_notes)
@@ -262,7 +262,7 @@ def _at_point(volume: Volume, at: np.ndarray, c: Coarse, lev: Levels, pieces: li
         side = arch.side_of(at) if arch is not None else float(at[0] - 0.5 * (lo[0] + hi[0]))
         fdi = 11 if side < 0 else 21
         extra.append("numbered from its side of the midline (arch order unclear)")
-    ax = _axis_of(volume, piece, arch, pmap, fdi, extra)
+    ax = _axis_of(volume, piece, arch, pmap, fdi, extra, soft_level=lev.soft)
     if ax is None:
         raise VolumeError(f"the tooth at ({', '.join(f'{v:.1f}' for v in at)}) mm was found but its root could "
                           f"not be followed in {_name(volume)}; check the scan covers the whole root")

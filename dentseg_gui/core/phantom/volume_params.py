@@ -162,7 +162,7 @@ def sample_volume_params(seed: int, style: str) -> VolumeParams:
     # the two central incisors share the patient's anatomy, each with its own variation
     central = _tooth_2d(base, g, "central", style)
     teeth: list[ToothSpec] = []
-    widths = {"central": uniform(g, 4.0, 4.7) if not other else uniform(g, 3.8, 5.0),
+    widths = {"central": uniform(g, 4.0, 4.9) if not other else uniform(g, 3.8, 5.0),
               "lateral": uniform(g, 3.0, 3.6), "canine": uniform(g, 3.6, 4.1), "premolar": uniform(g, 3.3, 3.6)}
     for fdi in uppers:
         kind = kinds[fdi]
@@ -207,7 +207,7 @@ def sample_volume_params(seed: int, style: str) -> VolumeParams:
                 "gap": uniform(g, 0.0, 0.8)}
     else:
         arch = {"kind": "parabola", "curvature": uniform(g, 0.024, 0.040), "exponent": 2.0,
-                "gap": uniform(g, 0.0, 0.4)}
+                "gap": uniform(g, 0.0, 0.4) if g.random() < 0.8 else uniform(g, 0.4, 1.5)}
     lower = {"overjet": uniform(g, 0.5, 3.5), "overbite": uniform(g, 0.5, 4.0),
              "tilt_deg": uniform(g, 0.0, 22.0), "open": 0.0}
     if other and g.random() < 0.3:     # mouth a little open: the lower incisors below the upper edges
@@ -224,7 +224,7 @@ def sample_volume_params(seed: int, style: str) -> VolumeParams:
             sp[int(im.integers(0, 3))] *= uniform(im, 0.6, 2.5)
         fov = (uniform(im, 45.0, 100.0), uniform(im, 45.0, 85.0), uniform(im, 42.0, 75.0))
     else:
-        s = uniform(im, 0.2, 0.4)
+        s = uniform(im, 0.2, 0.45)
         sp = [s, s, s]
         if im.random() < 0.15:
             sp[2] *= uniform(im, 1.2, 2.0)
@@ -240,8 +240,8 @@ def sample_volume_params(seed: int, style: str) -> VolumeParams:
         hu = {"air": uniform(im, -1000.0, -850.0), "soft": uniform(im, -20.0, 110.0),
               "trab": uniform(im, 150.0, 700.0), "cortex": cortex, "dentin": dentin, "enamel": enamel}
     else:
-        cortex = uniform(im, 800.0, 1300.0)
-        dentin = max(uniform(im, 1500.0, 2200.0), cortex + 350.0)
+        cortex = uniform(im, 800.0, 1400.0)
+        dentin = max(uniform(im, 1500.0, 2200.0), cortex + 250.0)
         enamel = max(uniform(im, 2500.0, 3200.0), dentin + 600.0)
         hu = {"air": -1000.0, "soft": uniform(im, 0.0, 80.0), "trab": uniform(im, 200.0, 600.0),
               "cortex": cortex, "dentin": dentin, "enamel": enamel}
