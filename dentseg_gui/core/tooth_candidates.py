@@ -38,7 +38,7 @@ from .volume import Volume
 TARGET_MM = 0.7                 # working voxel size of the coarse stage (about)
 ENAMEL_VOLUME_MM3 = 40.0        # the enamel level: the brightest this much tissue
 CORE_MM = 1.3                   # a tooth's core: farther than this from its outside
-THRESHOLD_FRACTIONS = (0.45, 0.36, 0.55, 0.63)   # tooth threshold, fraction of soft -> enamel
+THRESHOLD_FRACTIONS = (0.36, 0.45, 0.5, 0.55, 0.6, 0.65)   # tooth thresholds tried (soft -> enamel)
 ENAMEL_FRACTION = 0.7           # enamel threshold (at least), fraction of soft -> enamel
 MIN_PIECE_MM3 = 25.0
 MIN_TOOTH_MM3 = 120.0           # smaller crowned pieces are fragments (a tooth is 300-900 mm³)
@@ -374,19 +374,26 @@ def best_pieces(c: Coarse, lev: Levels, region: np.ndarray | None = None,
     crowns): a large field of view (a whole skull) costs little more than the jaws."""
     near = near_enamel(c, lev)
     region = near if region is None else (region & near)
-    best, best_key, best_frac = [], (-1, -1, -1.0), THRESHOLD_FRACTIONS[0]
+    best, best_key, best_frac = [], (-1, -99, -9.0), THRESHOLD_FRACTIONS[0]
     for frac in THRESHOLD_FRACTIONS:
         if should_stop is not None and should_stop():
             break
         pieces = find_pieces(c, lev, frac, region)
-        teeth = [p for p in pieces if p.tooth_like]
-        up = [p for p in teeth if p.upper]
-        key = (min(len(up), 8), len(teeth), float(sum(p.length for p in teeth)))
+        ups = [p for p in pieces if p.tooth_like and p.upper]
+        clean = [p for p in ups if _clean(p)]
+        # most clean upper teeth; on a tie fewer doubtful ones (fragments, bone), then the lower
+        # threshold (the most of each tooth)
+        key = (min(len(clean), 8), -(len(ups) - len(clean)), -frac)
         if key > best_key:
             best, best_key, best_frac = pieces, key, frac
-        if len(up) >= 6:
-            break
     return best, best_frac
+
+
+def _clean(p: Piece) -> bool:
+    """A whole tooth on its own: crown and most of the root (not a fragment of a tooth split at a
+    high threshold), not merged with bone (not too wide)."""
+    return (p.length >= 14.0 and p.volume_mm3 >= 250.0
+            and 4.0 * math.sqrt(max(p.eig[1], 1e-9)) <= 12.0)
 
 
 def near_enamel(c: Coarse, lev: Levels, reach_mm: float = 32.0) -> np.ndarray:
