@@ -124,6 +124,17 @@ def test_resliced_true_plane_shows_the_truth(clean):
         assert not ann.regions["PAB"].contains(Point(*apex))
 
 
+def test_truth_record_is_plain_json_with_both_central_planes(clean):
+    import json
+
+    rec = json.loads(json.dumps(clean.truth_record()))
+    assert set(rec["slices"]) == {"11", "21"} and {"11", "21", "12", "22", "13", "23"} <= set(rec["teeth"])
+    ann = rec["slices"]["11"]["annotation"]
+    assert ann["format"] == "dentseg-annotation" and "PAB" in ann["regions"]
+    assert rec["teeth"]["21"]["cej_mm"] == pytest.approx(list(np.round(clean.teeth[21].cej, 4)))
+    assert rec["params"]["seed"] == 4
+
+
 def test_other_style_is_a_different_family():
     a = generate_phantom_volume(3, "standard", spacing_mm=0.8)
     b = generate_phantom_volume(3, "other", spacing_mm=0.8)

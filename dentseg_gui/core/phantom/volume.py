@@ -65,6 +65,29 @@ class PhantomVolume:
     slices: dict[int, tuple[Plane, Annotation]]
     params: dict[str, Any] = field(default_factory=dict)
 
+    def truth_record(self) -> dict[str, Any]:
+        """Everything true about the phantom as plain JSON (to write beside its volume files):
+        the axes of every upper tooth, and per central incisor its plane and annotation."""
+        return {
+            "format": "dentseg-phantom-volume-truth", "version": 1,
+            "generator": GENERATOR, "generator_version": GENERATOR_VERSION,
+            "frame": "LPS mm",
+            "params": _jsonable(self.params),
+            "teeth": {str(k): a.to_json() for k, a in sorted(self.teeth.items())},
+            "slices": {str(k): {"plane": pl.to_json(), "annotation": ann.to_json_dict()}
+                       for k, (pl, ann) in sorted(self.slices.items())},
+        }
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
 
 def _check_seed(seed) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
