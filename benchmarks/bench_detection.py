@@ -1,7 +1,7 @@
 """Tooth detection on phantom volumes: accuracy, speed, refusals, and what it does to the measurements.
 
 For each style (``standard``, and ``other``: the independent family the detector
-was not developed on) and each held-out seed (from ``--seed0``, default 6000;
+was not developed on) and each held-out seed (from ``--seed0``, default 7000;
 development used seeds below 300):
 
 1. **No hint**: ``detect_incisors(volume)`` -> 11 and 21. A tooth counts as
@@ -47,7 +47,8 @@ from dentseg_gui.core.reslice import reslice  # noqa: E402
 from dentseg_gui.core.tooth_detection import find_teeth  # noqa: E402
 from dentseg_gui.core.volume import ToothAxis, Volume, VolumeError, plane_for_tooth  # noqa: E402
 
-SEED0 = 6000          # held out; development used seeds below 300, a first benchmark run 5000-5019
+SEED0 = 7000          # held out: development used seeds below 300; the failures of two earlier runs
+                      # (5000-5019, 6000-6019) were looked at, so those seeds are no longer clean
 MAX_AXIS_MM = 0.5
 MAX_PLANE_DEG = 3.0
 THICK = ("pab_thickness_25_mm", "pab_thickness_50_mm", "pab_thickness_75_mm", "pab_thickness_90_mm")
