@@ -12,6 +12,8 @@ import csv
 from pathlib import Path
 
 import pytest
+from pydicom.pixels import get_decoder
+from pydicom.uid import JPEG2000
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QMessageBox
 
@@ -148,11 +150,12 @@ def test_real_dicom_and_cephalogram_open_and_jpeg2000_says_why_not(qtbot, window
     doc = window.document
     assert doc.annotation.pixel_spacing_mm == pytest.approx((0.661468, 0.661468), abs=1e-6)
     assert "0.6615" in window.spacing_label.text()
-    window.open_paths([real_data / "dicom" / "JPEG2000.dcm"])
-    wait_idle(qtbot, window)
-    (kind, title, text), = dialogs.of("critical")
-    assert "JPEG2000.dcm" in text
-    assert window.document is doc
+    if not get_decoder(JPEG2000).is_available:       # no JPEG 2000 decoder: a message, nothing lost
+        window.open_paths([real_data / "dicom" / "JPEG2000.dcm"])
+        wait_idle(qtbot, window)
+        (kind, title, text), = dialogs.of("critical")
+        assert "JPEG2000.dcm" in text
+        assert window.document is doc
     window.open_paths([real_data / "cephalogram" / "B1893L12.jpg"])
     wait_idle(qtbot, window, timeout=60_000)
     big = window.document
