@@ -25,13 +25,13 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QInputDialog
 
 from ..core.annotation import annotation_path_for
+from ..core.case_spacing import cases_without_spacing
 from ..core.errors import DentsegError
 from . import messages
 from .autosave import Autosaver, discard_autosave, pending_recoveries, recovery_for, recovery_question
 from .case_info import parse_spacing_text
 from .cases import (STATUS_EDITED, STATUS_ERROR, CaseList, RecentFiles, annotation_status, app_settings,
                     clean_case_folders, expand_paths, find_images, flag_and_detail, image_for_annotation)
-from ..core.case_spacing import cases_without_spacing
 from .folder_spacing import FolderSpacingDialog, FolderSpacings
 from .work_tracker import WorkTracker
 from .workers import LoadWorker, TaskWorker
