@@ -37,7 +37,7 @@ from ..core.image import SliceImage
 from ..core.measurements import apply_measurements
 from ..core.provenance import flagged_quality
 from .compensation import CompensationResult, compensate
-from .quality import QualityCheck, assess, segmentation_certainty
+from .quality import QualityCheck, assess, segmentation_certainty, thresholds_from_card
 
 SOURCE = "LU-Net prediction"
 # a second region piece is kept when it is at least this fraction of the largest
@@ -166,7 +166,8 @@ class Predictor:
         ann.provenance = self._provenance(seg_model, seg, comp)
         ann = apply_measurements(ann)
         quality = assess(ann, getattr(seg, "landmark_confidence", None), segmentation_certainty(seg.probs),
-                         spacing_assumed=bool(getattr(seg, "spacing_assumed", False)))
+                         spacing_assumed=bool(getattr(seg, "spacing_assumed", False)),
+                         thresholds=thresholds_from_card(getattr(seg_model, "card", None)))
         ann.provenance["quality"] = quality.as_provenance()
         timings["measure"] = time.perf_counter() - t0
         timings["total"] = time.perf_counter() - t_all
