@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--augment", choices=("basic", "robust"), default="basic",
                     help="augmentation preset: basic (the bundled model's) or robust (wider "
                          "contrast/noise/blur, coarse-scan simulation, shading: for scans unlike the phantoms)")
+    tr.add_argument("--lr", type=float, default=None,
+                    help="peak learning rate (default: 2e-3 fresh; fine-tuning: chosen from the number of cases)")
+    tr.add_argument("--bn", choices=("train", "frozen", "adapt"), default=None,
+                    help="BatchNorm statistics: train (update), frozen, adapt (re-estimate on the data, then "
+                         "freeze); default: train fresh, chosen from the number of cases when fine-tuning")
 
     ev = sub.add_parser("evaluate", help="Dice, HD95, landmark error and measurement error")
     ev.add_argument("pred_dir", type=Path)
@@ -67,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     ph.add_argument("--seed", type=int, default=0)
     ph.add_argument("--style", default="standard",
                     help="standard | faint (faint palatal cortex) | shifted (other spacing, "
-                         "contrast and noise than training) | demo")
+                         "contrast and noise than training) | demo | wide (the widened training "
+                         "distribution) | site2 (another scanner, CT DICOM: for judging, not training)")
     return p
 
 
@@ -97,9 +103,11 @@ def _run(args: argparse.Namespace) -> int:
         return predict_cli(args.images, args.out, model=args.model, spacing=args.spacing,
                            compensation=not args.no_compensation)
     if args.command == "train":
+        from .model.omp_policy import prefer_passive_wait
+        prefer_passive_wait()           # before torch is imported (model/omp_policy.py says why)
         from .model.train import train_cli
         return train_cli(args.dir, args.out, epochs=args.epochs, init=args.init, seed=args.seed,
-                         augment=args.augment)
+                         augment=args.augment, lr=args.lr, bn=args.bn)
     if args.command == "evaluate":
         from .model.evaluate import evaluate_cli
         return evaluate_cli(args.pred_dir, args.truth_dir, json_path=args.json)

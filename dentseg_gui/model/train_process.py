@@ -95,6 +95,8 @@ class TrainingProcess:
         """
         report = progress or (lambda d: None)
         stop_asked = should_stop or (lambda: False)
+        from .omp_policy import prefer_passive_wait
+        prefer_passive_wait()           # inherited by the spawned child, which imports torch afresh
         self._proc = self._ctx.Process(target=_child_main, name="dentseg-train", daemon=True,
                                        args=(self.data_dir, self.out_path, self.config,
                                              self._events, self._stop))
