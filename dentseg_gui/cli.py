@@ -124,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
                          "contrast/noise/blur, coarse-scan simulation, shading: for scans unlike the phantoms)")
     tr.add_argument("--threads", type=_threads, default=None,
                     help="CPU threads for training (default: the cores available, at most 4)")
+    tr.add_argument("--lr", type=float, default=None,
+                    help="peak learning rate (default: 2e-3 fresh; fine-tuning: chosen from the number of cases)")
+    tr.add_argument("--bn", choices=("train", "frozen", "adapt"), default=None,
+                    help="BatchNorm statistics: train (update), frozen, adapt (re-estimate on the data, then "
+                         "freeze); default: train fresh, chosen from the number of cases when fine-tuning")
 
     ev = sub.add_parser("evaluate", help="Dice, HD95, landmark error and measurement error")
     ev.add_argument("pred_dir", type=Path)
@@ -148,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     ph.add_argument("--seed", type=int, default=0)
     ph.add_argument("--style", default="standard",
                     help="standard | faint (faint palatal cortex) | shifted (other spacing, "
-                         "contrast and noise than training) | demo")
+                         "contrast and noise than training) | demo | wide (the widened training "
+                         "distribution) | site2 (another scanner, CT DICOM: for judging, not training)")
 
     from .core.interop.commands import add_parsers as add_interop_parsers
     add_interop_parsers(sub, _spacing)  # import labelme|coco, export labelme|coco|dicom
@@ -186,7 +192,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "train":
         from .model.train import train_cli
         return train_cli(args.dir, args.out, epochs=args.epochs, init=args.init, seed=args.seed,
-                         augment=args.augment, threads=args.threads)
+                         augment=args.augment, threads=args.threads, lr=args.lr, bn=args.bn)
     if args.command == "slice":
         from .core.tooth_slices import slice_cli
         return slice_cli(args.volume, args.out, teeth=args.tooth, at=args.at, offsets=args.offsets,

@@ -81,18 +81,27 @@ def test_should_stop_ends_training_and_leaves_a_loadable_checkpoint(phantoms, tm
     assert isinstance(model, LUNet) and card["training"]["best_epoch"] == result.best_epoch
 
 
-def test_fine_tuning_changes_the_weights_but_keeps_batchnorm_statistics(trained, phantoms, tmp_path):
+def test_fine_tuning_changes_the_weights_and_keeps_or_adapts_batchnorm_statistics(trained, phantoms, tmp_path):
     init, _, _ = trained
     before, _, init_sha = load_model(init)
+    sb = before.state_dict()
+    # the default: the statistics stay exactly as they were (tiny batches cannot corrupt them)
     out = tmp_path / "tuned.pt"
-    cfg = TrainConfig(epochs=1, init=str(init), **TINY)
-    result = train(phantoms, out, cfg)
+    result = train(phantoms, out, TrainConfig(epochs=1, init=str(init), fit_quality=False, **TINY))
     after, card, _ = load_model(out)
     assert card["training"]["fine_tuned_from"]["sha256"] == init_sha
     assert result.best_epoch == 1
-    sb, sa = before.state_dict(), after.state_dict()
+    sa = after.state_dict()
     assert not torch.equal(sb["encoders.0.0.weight"], sa["encoders.0.0.weight"])
     assert torch.equal(sb["encoders.0.1.running_mean"], sa["encoders.0.1.running_mean"])
+    settings = card["training"]["settings"]
+    assert settings["bn"] == "frozen" and settings["validation"] == "training cases"
+    assert result.n_val == 0 and result.n_train == 5        # nothing held out of 5 cases
+    # 'adapt': re-estimated on the new cases before training, then frozen
+    adapted = tmp_path / "adapted.pt"
+    train(phantoms, adapted, TrainConfig(epochs=1, init=str(init), bn="adapt", fit_quality=False, **TINY))
+    sc = load_model(adapted)[0].state_dict()
+    assert not torch.allclose(sb["encoders.0.1.running_mean"], sc["encoders.0.1.running_mean"])
 
 
 def test_same_seed_same_first_step_loss(phantoms, tmp_path):

@@ -130,6 +130,15 @@ class Segmenter:
 
     # ------------------------------------------------------------------ loading
     @classmethod
+    def from_model(cls, model: Any, name: str, threads: int | None = None) -> "Segmenter":
+        """A segmenter for a network in memory (during training), on torch; ``model`` is not changed."""
+        from .engine import TorchEngine
+        from .model_file import ModelSet
+
+        model_set = ModelSet(weights_path=Path(name), card={"name": name}, sha256="", verified=True)
+        return cls(TorchEngine(model, inference_threads(threads)), model_set, Path(name))
+
+    @classmethod
     def load(cls, path: str | Path | None = None, engine: str = "auto", threads: int | None = None,
              cache: bool = True) -> "Segmenter":
         """Load a model file (None = the bundled LU-Net), verified against its model card.

@@ -41,7 +41,7 @@ from ..core.measurements import apply_measurements
 from ..core.overwrite_guard import check_outputs
 from ..core.provenance import flagged_quality
 from .compensation import CompensationResult, compensate
-from .quality import QualityCheck, assess, segmentation_certainty
+from .quality import QualityCheck, assess, segmentation_certainty, thresholds_from_card
 
 SOURCE = "LU-Net prediction"
 # a second region piece is kept when it is at least this fraction of the largest
@@ -216,7 +216,8 @@ class Predictor:
             ann.extra["orientation"] = {"rotate_ccw_deg": degrees, "mirror": False, "source": "model"}
         ann = apply_measurements(ann)
         quality = assess(ann, getattr(seg, "landmark_confidence", None), segmentation_certainty(seg.probs),
-                         spacing_assumed=bool(getattr(seg, "spacing_assumed", False)))
+                         spacing_assumed=bool(getattr(seg, "spacing_assumed", False)),
+                         thresholds=thresholds_from_card(getattr(seg_model, "card", None)))
         ann.provenance["quality"] = quality.as_provenance()
         frames = int(image.meta.get("frames") or image.meta.get("pages") or 1)
         if frames > 1:  # which frame (DICOM) or page (TIFF) of the file this annotation is for

@@ -16,9 +16,16 @@ Three kinds of evidence, each cheap:
 
 Levels: ``ok``; ``check`` (something is weaker than on any of 60 in-distribution
 phantoms: look at it); ``doubtful`` (the output is unlikely to be an upper incisor's
-PAB at all). Thresholds were set from ``benchmarks/bench_quality.py`` - on 60
-standard/faint held-out phantoms the lowest landmark confidence is 0.76 and the lowest
-certainty 0.94, so ``check`` starts below 0.7 and 0.9.
+PAB at all).
+
+The confidence thresholds belong to the model: a fine-tuned network can be surer or less
+sure of itself than the one they were set on. Every training run fits them on its own
+validation (or augmented training) cases (``model.quality_fit``) and stores them in the
+model card (``quality_thresholds``); ``thresholds_from_card`` reads them, and a card
+without them gets the module constants below. Those were set from
+``benchmarks/bench_quality.py`` on the first bundled model - on 60 standard/faint held-out
+phantoms its lowest landmark confidence was 0.76 and its lowest certainty 0.94, so
+``check`` started below 0.7 and 0.9. The anatomical ranges do not depend on the model.
 
 numpy only (no torch, no Qt).
 """
@@ -47,6 +54,43 @@ ROOT_LENGTH_MM = (7.0, 25.0)
 CEJ_WIDTH_MM = (3.5, 10.0)
 PAB_AREA_MM2 = (5.0, 150.0)
 ENAMEL_AREA_MM2 = (3.0, 40.0)
+
+
+@dataclass(frozen=True)
+class QualityThresholds:
+    """The model-dependent thresholds of the check (landmark confidence, segmentation certainty)."""
+
+    landmark_check: float = LANDMARK_CHECK
+    landmark_doubt: float = LANDMARK_DOUBT
+    certainty_check: float = CERTAINTY_CHECK
+    certainty_doubt: float = CERTAINTY_DOUBT
+
+    def as_card(self) -> dict[str, float]:
+        return {k: round(float(getattr(self, k)), 4) for k in THRESHOLD_KEYS}
+
+
+THRESHOLD_KEYS = ("landmark_check", "landmark_doubt", "certainty_check", "certainty_doubt")
+DEFAULT_THRESHOLDS = QualityThresholds()
+
+
+def thresholds_from_card(card: Mapping[str, Any] | None) -> QualityThresholds:
+    """The card's ``quality_thresholds`` when it has a valid set, else the defaults.
+
+    Valid: four numbers in [0, 1] with doubt <= check for both kinds of evidence; a
+    damaged or partial entry falls back to the defaults as a whole (never a mix).
+    """
+    entry = (card or {}).get("quality_thresholds") if isinstance(card, Mapping) else None
+    if not isinstance(entry, Mapping):
+        return DEFAULT_THRESHOLDS
+    try:
+        vals = {k: float(entry[k]) for k in THRESHOLD_KEYS}
+    except (KeyError, TypeError, ValueError):
+        return DEFAULT_THRESHOLDS
+    if not all(np.isfinite(v) and 0.0 <= v <= 1.0 for v in vals.values()):
+        return DEFAULT_THRESHOLDS
+    if vals["landmark_doubt"] > vals["landmark_check"] or vals["certainty_doubt"] > vals["certainty_check"]:
+        return DEFAULT_THRESHOLDS
+    return QualityThresholds(**vals)
 
 
 @dataclass
@@ -83,8 +127,13 @@ def segmentation_certainty(probs: np.ndarray) -> float | None:
 
 
 def assess(ann: Annotation, landmark_confidence: Mapping[str, float] | None = None,
-           certainty: float | None = None, spacing_assumed: bool = False) -> QualityCheck:
-    """Plausibility of a predicted annotation (with its measurements already applied)."""
+           certainty: float | None = None, spacing_assumed: bool = False,
+           thresholds: QualityThresholds | None = None) -> QualityCheck:
+    """Plausibility of a predicted annotation (with its measurements already applied).
+
+    ``thresholds``: the predicting model's (``thresholds_from_card``); None = the defaults.
+    """
+    t = thresholds or DEFAULT_THRESHOLDS
     q = QualityCheck()
     hint = " (the pixel spacing was assumed: set it)" if spacing_assumed else ""
 
@@ -95,14 +144,14 @@ def assess(ann: Annotation, landmark_confidence: Mapping[str, float] | None = No
         if conf is None or not np.isfinite(conf):
             continue
         label = name.replace("_", " ")
-        if conf < LANDMARK_DOUBT:
+        if conf < t.landmark_doubt:
             q.add("doubtful", f"{label} is a guess (confidence {conf:.2f})")
-        elif conf < LANDMARK_CHECK:
+        elif conf < t.landmark_check:
             q.add("check", f"{label} confidence {conf:.2f}")
     if certainty is not None:
-        if certainty < CERTAINTY_DOUBT:
+        if certainty < t.certainty_doubt:
             q.add("doubtful", f"segmentation uncertain (certainty {certainty:.2f})")
-        elif certainty < CERTAINTY_CHECK:
+        elif certainty < t.certainty_check:
             q.add("check", f"segmentation certainty {certainty:.2f}")
 
     m = ann.measurements
@@ -129,4 +178,5 @@ def cej_width_mm(ann: Annotation) -> float | None:
     return float(np.hypot((a[0] - b[0]) * sp[1], (a[1] - b[1]) * sp[0]))
 
 
-__all__ = ["LEVELS", "QualityCheck", "assess", "cej_width_mm", "segmentation_certainty"]
+__all__ = ["DEFAULT_THRESHOLDS", "LEVELS", "QualityCheck", "QualityThresholds", "assess", "cej_width_mm",
+           "segmentation_certainty", "thresholds_from_card"]

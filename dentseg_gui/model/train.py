@@ -36,7 +36,7 @@ import math
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -47,26 +47,37 @@ import torch.nn.functional as F
 from ..core.errors import DentsegError, ModelError
 from .augment import AUGMENT_PRESETS, AugmentConfig, training_sample
 from .dataset import CANONICAL_SPACING_MM, PreparedCase, load_cases
+from .finetune import adapt_batchnorm, resolve_settings
 from .lunet import ARCHITECTURES, LUNet, build_model, freeze_batchnorm, soft_argmax
+from .quality_fit import fit_quality_thresholds
 from .threads import training_threads
-from .weights import card_to_update, load_model, save_model, write_card
+from .weights import card_to_update, load_model, read_card, save_model, write_card
 
-#: Epochs of a fresh training run when none are given (the bundled model's recipe).
+#: Epochs of a fresh training run when none are given (the bundled model's recipe); a
+#: fine-tuning run's come from ``finetune.finetune_plan`` (by the number of cases).
 DEFAULT_EPOCHS = 40
-#: Epochs of a fine-tuning run when none are given.
-DEFAULT_FINETUNE_EPOCHS = 8
 LANDMARK_SIGMA_PX = 1.5
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = DEFAULT_EPOCHS
+    """One training run. Fields left at None are chosen by ``finetune.resolve_settings``:
+    the bundled recipe for fresh training, ``finetune.finetune_plan(n_cases)`` for fine-tuning."""
+
+    epochs: int | None = None            # None: 40 fresh, the plan's when fine-tuning
     batch_size: int = 8
     crop_size: int = 160                 # canonical pixels (32 mm at 0.2 mm/px)
     lr: float = 2e-3                     # fresh training (AdamW, cosine decay, short warm-up)
-    finetune_lr: float = 3e-4            # used instead of ``lr`` when ``init`` is given
+    finetune_lr: float | None = None     # used instead of ``lr`` when ``init`` is given; None: the plan's
     weight_decay: float = 1e-4
-    min_samples_per_epoch: int = 64      # tiny data sets still take a few steps per epoch
+    min_samples_per_epoch: int | None = None   # an epoch is max(cases, this) crops; None: 64 / the plan's
+    warmup_steps: int | None = None      # None: 10 % of the steps up to 100 (fresh) / the plan's
+    bn: str | None = None                # BatchNorm: 'train' (fresh), 'frozen', 'adapt'; None: chosen
+    validation: str | None = None        # 'split' | 'training cases'; None: chosen from the case count
+    boundary_weight: float = 0.0         # extra cross-entropy weight on pixels next to a class boundary
+    anchor_weight: float | None = None   # L2-SP: pull toward the initial weights when fine-tuning; None: the plan's
+    freeze_encoder: bool = False         # fine-tune the decoder, skips and heads only
+    fit_quality: bool = True             # fit the plausibility thresholds at the end (model card)
     val_fraction: float = 0.1
     max_val_cases: int = 40
     patience: int = 10                   # epochs without a better validation score
@@ -79,7 +90,7 @@ class TrainConfig:
     threads: int | None = None         # None: threads.training_threads() (docs/adr/0011)
     name: str | None = None              # model name for the card (default: output file stem)
     command: str | None = None           # how this run was started, recorded in the card
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    augment: AugmentConfig | None = None  # None: the basic preset (fresh) / the plan's
 
 
 @dataclass
@@ -115,10 +126,28 @@ def gaussian_targets(points: torch.Tensor, present: torch.Tensor, h: int, w: int
     return t / t.sum(dim=(-2, -1), keepdim=True).clamp_min(1e-12)
 
 
+def boundary_mask(labels: torch.Tensor, num_classes: int, radius: int = 2) -> torch.Tensor:
+    """(B, h, w) 1.0 where a pixel lies within ``radius`` pixels of a class boundary."""
+    onehot = F.one_hot(labels, num_classes).permute(0, 3, 1, 2).float()
+    k = 2 * radius + 1
+    grown = F.max_pool2d(onehot, k, stride=1, padding=radius)
+    shrunk = -F.max_pool2d(-onehot, k, stride=1, padding=radius)
+    return ((grown - shrunk).sum(dim=1) > 0).float()
+
+
 def compute_loss(seg: torch.Tensor, heat: torch.Tensor, labels: torch.Tensor, points: torch.Tensor,
-                 present: torch.Tensor, mm_per_px: float, landmark_weight: float) -> tuple[torch.Tensor, dict]:
-    """Total loss and its parts (floats) for one batch."""
-    ce = F.cross_entropy(seg, labels)
+                 present: torch.Tensor, mm_per_px: float, landmark_weight: float,
+                 boundary_weight: float = 0.0) -> tuple[torch.Tensor, dict]:
+    """Total loss and its parts (floats) for one batch.
+
+    ``boundary_weight`` > 0 weights the cross-entropy of pixels within 2 pixels of a class
+    boundary by 1 + ``boundary_weight`` (a normalised weighted mean).
+    """
+    if boundary_weight > 0:
+        w = 1.0 + boundary_weight * boundary_mask(labels, seg.shape[1])
+        ce = (F.cross_entropy(seg, labels, reduction="none") * w).sum() / w.sum()
+    else:
+        ce = F.cross_entropy(seg, labels)
     prob = torch.softmax(seg, dim=1)
     onehot = F.one_hot(labels, seg.shape[1]).permute(0, 3, 1, 2).float()
     inter = (prob * onehot).sum(dim=(0, 2, 3))[1:]
@@ -264,7 +293,7 @@ def train(data_dir: str | Path, out_path: str | Path, config: TrainConfig | None
 
 
 def _train(data_dir, out_path: Path, config: TrainConfig, report, stop, t0: float) -> TrainResult:
-    if config.epochs < 1:
+    if config.epochs is not None and config.epochs < 1:
         raise TrainingError(f"epochs must be at least 1, got {config.epochs}")
     cases, warnings = load_cases(
         data_dir, window=max(256, int(config.crop_size * 1.6)),
@@ -274,17 +303,33 @@ def _train(data_dir, out_path: Path, config: TrainConfig, report, stop, t0: floa
     torch.manual_seed(config.seed)
     model, init_info = _initial_model(config)
     canonical_mm = CANONICAL_SPACING_MM
-    tr_idx, va_idx = _split(len(cases), config)
+    fine_tune = init_info is not None
+    try:
+        st = resolve_settings(config, len(cases), fine_tune)
+    except ValueError as exc:
+        raise TrainingError(str(exc)) from None
+    if st.epochs < 1:
+        raise TrainingError(f"epochs must be at least 1, got {st.epochs}")
+    tr_idx, va_idx = (_split(len(cases), config) if st.validation == "split"
+                      else (np.arange(len(cases)), np.arange(0)))
     train_cases = [cases[i] for i in tr_idx]
     val_cases = [cases[i] for i in va_idx] or train_cases
     rng = np.random.default_rng([config.seed, 2])
-    fine_tune = init_info is not None
-    lr = config.finetune_lr if fine_tune else config.lr
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=config.weight_decay)
-    samples = max(len(train_cases), config.min_samples_per_epoch)
+    if st.bn == "adapt":
+        adapt_batchnorm(model, train_cases, np.random.default_rng([config.seed, 3]), config.crop_size, st.augment,
+                        make_batch)
+    if st.freeze_encoder:
+        for part in (*model.encoders, model.bottleneck):
+            part.requires_grad_(False)
+    anchor = ([(q, q.detach().clone()) for q in model.parameters() if q.requires_grad]
+              if fine_tune and st.anchor_weight > 0 else [])
+    lr = st.lr
+    opt = torch.optim.AdamW([q for q in model.parameters() if q.requires_grad], lr=lr,
+                            weight_decay=config.weight_decay)
+    samples = max(len(train_cases), st.min_samples_per_epoch)
     steps_per_epoch = max(1, math.ceil(samples / config.batch_size))
-    total_steps = steps_per_epoch * config.epochs
-    warmup = 0 if fine_tune else min(100, total_steps // 10)
+    total_steps = steps_per_epoch * st.epochs
+    warmup = st.warmup_steps if st.warmup_steps >= 0 else min(100, total_steps // 10)
 
     def lr_at(step: int) -> float:
         if step < warmup:
@@ -303,9 +348,9 @@ def _train(data_dir, out_path: Path, config: TrainConfig, report, stop, t0: floa
         "normalisation": "robust percentiles 0.5/99.5 of the whole slice -> [0, 1] (SliceImage.normalized)",
         "training": {
             "data_dir": str(data_dir), "data": data_summary(data_dir), "n_cases": len(cases), "n_train": len(train_cases),
-            "n_val": len(va_idx), "seed": config.seed, "epochs_planned": config.epochs,
+            "n_val": len(va_idx), "seed": config.seed, "epochs_planned": st.epochs,
             "fine_tuned_from": init_info, "command": config.command,
-            "config": _jsonable(asdict(config)),
+            "config": _jsonable(asdict(config)), "settings": st.as_card(),
         },
     }
     history: list[dict[str, Any]] = []
@@ -318,16 +363,16 @@ def _train(data_dir, out_path: Path, config: TrainConfig, report, stop, t0: floa
 
     def save(metrics: dict[str, Any], epoch_no: int) -> None:
         card = dict(base_card)
-        card["training"] = dict(base_card["training"], best_epoch=epoch_no,
+        card["training"] = dict(base_card["training"], best_epoch=epoch_no, steps_run=step,
                                 wall_time_s=round(time.perf_counter() - t0, 1))
         card["validation"] = {k: v for k, v in metrics.items() if k.startswith("val_")}
         card["validation"]["on"] = "validation split" if va_idx.size else "training cases (too few for a split)"
         card["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         save_model(model, out_path, card)
 
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(1, st.epochs + 1):
         model.train()
-        if fine_tune:
+        if st.bn != "train":
             freeze_batchnorm(model)
         order = np.concatenate([rng.permutation(len(train_cases))
                                 for _ in range(math.ceil(samples / len(train_cases)))])[:samples]
@@ -340,11 +385,14 @@ def _train(data_dir, out_path: Path, config: TrainConfig, report, stop, t0: floa
             idx = order[s * config.batch_size:(s + 1) * config.batch_size]
             if idx.size == 0:
                 break
-            img, lab, pts, present = make_batch([train_cases[i] for i in idx], rng, config.crop_size, config.augment)
+            img, lab, pts, present = make_batch([train_cases[i] for i in idx], rng, config.crop_size, st.augment)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step)
             seg, heat = model(img)
-            loss, parts = compute_loss(seg, heat, lab, pts, present, canonical_mm, config.landmark_weight)
+            loss, parts = compute_loss(seg, heat, lab, pts, present, canonical_mm, config.landmark_weight,
+                                       boundary_weight=st.boundary_weight)
+            if anchor:   # L2-SP: stay near the model fine-tuning started from
+                loss = loss + st.anchor_weight * sum(((q - q0) ** 2).sum() for q, q0 in anchor)
             if not math.isfinite(float(loss.detach())):
                 raise TrainingError(_not_finite(f"the loss at step {step + 1} (epoch {epoch})", saved, out_path))
             opt.zero_grad(set_to_none=True)
@@ -357,7 +405,7 @@ def _train(data_dir, out_path: Path, config: TrainConfig, report, stop, t0: floa
             running += loss.item()
             n_run += 1
             if step % config.progress_every == 0:
-                report(_progress("step", epoch, config.epochs, step, steps_per_epoch, running / n_run,
+                report(_progress("step", epoch, st.epochs, step, steps_per_epoch, running / n_run,
                                  history[-1] if history else {}, t0, False, best_epoch))
         if cancelled:
             stop_reason = "cancelled"
@@ -376,7 +424,7 @@ def _train(data_dir, out_path: Path, config: TrainConfig, report, stop, t0: floa
             epochs_since_best = 0
         else:
             epochs_since_best += 1
-        entry = _progress("epoch", epoch, config.epochs, step, steps_per_epoch, metrics["train_loss"],
+        entry = _progress("epoch", epoch, st.epochs, step, steps_per_epoch, metrics["train_loss"],
                           metrics, t0, improved, best_epoch)
         history.append(entry)
         report(entry)
@@ -387,6 +435,13 @@ def _train(data_dir, out_path: Path, config: TrainConfig, report, stop, t0: floa
         metrics = validate(model, val_cases, canonical_mm, config.landmark_weight)
         best_metrics = dict(metrics, epoch=0)
         save(metrics, 0)
+    if config.fit_quality and stop_reason != "cancelled":
+        # the plausibility check's thresholds follow this model (model.quality_fit)
+        best_model, _, _ = load_model(out_path)
+        card = card_to_update(out_path, "quality thresholds")
+        card["quality_thresholds"] = fit_quality_thresholds(
+            best_model, [cases[i] for i in va_idx], train_cases, canonical_mm, seed=config.seed)
+        write_card(out_path, card)
     return TrainResult(out_path, best_epoch, best_metrics, epoch, stop_reason,
                        time.perf_counter() - t0, len(train_cases), len(va_idx), history, warnings)
 
@@ -442,9 +497,12 @@ def _jsonable(obj: Any) -> Any:
 
 
 def train_cli(data_dir: str | Path, out: str | Path, epochs: int | None = None, init: str | None = None,
-              seed: int = 0, augment: str = "basic", threads: int | None = None) -> int:
-    """``dentseg train DIR --out MODEL [--epochs N] [--init MODEL|bundled] [--seed S] [--augment basic|robust]``.
+              seed: int = 0, augment: str = "basic", threads: int | None = None, lr: float | None = None,
+              bn: str | None = None) -> int:
+    """``dentseg train DIR --out MODEL [--epochs N] [--init MODEL|bundled] [--seed S] [--augment basic|robust]
+    [--lr LR] [--bn train|frozen|adapt] [--threads N]``.
 
+    Left out, epochs, learning rate and BatchNorm handling are chosen (``finetune.resolve_settings``).
     One line per epoch.
     """
     if augment not in AUGMENT_PRESETS:
@@ -452,10 +510,13 @@ def train_cli(data_dir: str | Path, out: str | Path, epochs: int | None = None, 
     command = "dentseg train " + " ".join(shlex.quote(str(a)) for a in (
         [data_dir, "--out", out] + (["--epochs", epochs] if epochs is not None else [])
         + (["--init", init] if init else []) + ["--seed", seed]
-        + (["--augment", augment] if augment != "basic" else [])))
-    n_epochs = epochs if epochs is not None else (DEFAULT_FINETUNE_EPOCHS if init else DEFAULT_EPOCHS)
-    config = TrainConfig(epochs=n_epochs, init=init, seed=seed, command=command,
-                         augment=AUGMENT_PRESETS[augment], threads=threads)
+        + (["--augment", augment] if augment != "basic" else [])
+        + (["--lr", lr] if lr is not None else []) + (["--bn", bn] if bn else [])))
+    if lr is not None and not lr > 0:
+        raise TrainingError(f"--lr must be a positive number, got {lr}")
+    lrs = ({"finetune_lr": lr} if init else {"lr": lr}) if lr is not None else {}
+    config = TrainConfig(epochs=epochs, init=init, seed=seed, command=command, bn=bn,
+                         augment=AUGMENT_PRESETS[augment] if augment != "basic" else None, threads=threads, **lrs)
 
     def show(d: dict) -> None:
         if d["kind"] != "epoch":
@@ -467,6 +528,9 @@ def train_cli(data_dir: str | Path, out: str | Path, epochs: int | None = None, 
               + ("  * saved" if d["best"] else ""), flush=True)
 
     result = train(data_dir, out, config, progress=show)
+    settings = (read_card(out) or {}).get("training", {}).get("settings", {})
+    if settings.get("plan"):
+        print(f"settings: {settings['plan']}", flush=True)
     for w in result.warnings:
         print(f"warning: {w}", file=sys.stderr)
     m = result.best_metrics

@@ -173,16 +173,16 @@ def bone_tooth_frame(t: Tooth) -> dict[str, Any]:
         base = tc * (1 - x) * (1 - 2 * x) + 4 * tm * x * (1 - x) + ta * x * (2 * x - 1)
         base = np.maximum(base, min(tc, tm, ta))
         wave = sum(a * np.sin(2 * np.pi * v / lam + ph) for a, lam, ph in p.pab_wave)
-        return np.maximum(base + wave, 0.9)
+        return np.maximum(base + wave, p.pab_min_thick)
 
     # palatal outer surface u_s(v), from the crest to the turn into the palate
-    r_c = min(1.2, 0.5 * p.pab_t[0] + 0.3)              # crest rounding height
+    r_c = min(1.2, 0.5 * p.pab_t[0] + 0.3) if p.crest_round is None else p.crest_round  # crest rounding height
     vs = np.linspace(v_cp + r_c, v_top, 60)
     surf = np.column_stack([t.root_ref(vs) + p.pdl + thick(vs), vs])
     # crest cap: from the root surface at the crest level out to the surface, bulging coronally
     u_in = float(t.palatal(v_cp))
     u_out = float(surf[0, 0])
-    crest = np.column_stack([u_in + (u_out - u_in) * np.linspace(0, 1, 12) ** 0.7,
+    crest = np.column_stack([u_in + (u_out - u_in) * np.linspace(0, 1, 12) ** p.crest_exp,
                              v_cp + r_c * (1 - np.cos(0.5 * np.pi * np.linspace(0, 1, 12)))])
     pal_line = np.vstack([crest, surf[1:]])              # coronal -> apical along the bone surface
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import DentsegError
 
-STYLES = ("standard", "faint", "shifted", "demo")
+STYLES = ("standard", "faint", "shifted", "demo", "wide", "site2")
 
 
 class PhantomStyleError(DentsegError, ValueError):
@@ -85,14 +85,33 @@ class PhantomParams:
     store16: tuple[float, float]         # 16-bit: scale, offset (value = D*scale + offset)
     faint_blur_mm: float
     faint_level: float        # 0..1: how much of the palatal cortex is lost
+    # --- used by the 'wide' and 'site2' styles (``styles.py``); the defaults give the
+    # older styles' geometry and pixels exactly
+    pab_min_thick: float = 0.9               # thinnest palatal bone (mm)
+    crest_round: float | None = None         # crest rounding height (mm); None = from the crest thickness
+    crest_exp: float = 0.7                   # shape of the crest cap (< 1 bulges coronally)
+    trab_gain: float = 1.4                   # steepness of the trabecular texture (high = coarse, binary)
+    marrow_amp: float = 0.04                 # slow density variation of the marrow
+    streak_width: tuple[float, float] = (0.6, 1.8)   # px
+    streak_decay_mm: float = 25.0
+    cortex_breaks: tuple[tuple[float, float], ...] = ()   # arcs (fractions) of the palatal surface without cortex
+    cervical_fade: tuple[float, float] | None = None      # (mm apical of the palatal crest, strength 0..1)
+    metal: tuple[float, float, int, float] | None = None  # bracket: (size mm, density, streaks, streak amplitude)
+    curve: tuple[float, float] | None = None  # sigmoid contrast curve (centre, steepness) before storage
+    pad: tuple[float, float, float, float, float] | None = None  # constant borders: top, bottom, left, right
+    #                                          (fractions of the free space), density of the border
+    crop: tuple[float, float, float, float] | None = None  # cut the image: fractions of the free space
+    renderer: str = "phantom"                 # 'phantom' (render.py) | 'site2' (render_site2.py)
+    site2: dict | None = None                 # parameters of the site2 renderer
+    storage: str = "raster"                   # 'raster' (PNG 8-bit / TIFF 16-bit) | 'dicom' (CT, HU)
 
 
 def uniform(rng: np.random.Generator, a: float, b: float) -> float:
     return float(rng.uniform(a, b))
 
 
-def sample_params(seed: int, style: str) -> PhantomParams:
-    """Draw the case. Geometry and imaging use separate streams so ``faint`` and
+def sample_base_params(seed: int, style: str) -> PhantomParams:
+    """Draw the case (the styles drawn here; ``styles.sample_params`` adds wide and site2). Geometry and imaging use separate streams so ``faint`` and
     ``shifted`` keep the anatomy of the ``standard`` case with the same seed."""
     g = np.random.default_rng([seed, 11])
     im = np.random.default_rng([seed, 23])

@@ -68,7 +68,7 @@ def render_density(p: PhantomParams, anat_px: dict[str, Any], pl: Placement, rng
     # textures at image resolution, upsampled to the fine grid
     fine_t = band_noise(rng, h, w, 0.3 * p.trab_scale / s_mean, 1.0 * p.trab_scale / s_mean)
     coarse_t = band_noise(rng, h, w, 0.7 * p.trab_scale / s_mean, 2.2 * p.trab_scale / s_mean)
-    trab = np.tanh(1.4 * (0.75 * fine_t + 0.55 * coarse_t))
+    trab = np.tanh(p.trab_gain * (0.75 * fine_t + 0.55 * coarse_t))
     marrow = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), 3.0 / s_mean)
     marrow /= marrow.std() + 1e-6
     soft_var = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), 2.0 / s_mean)
@@ -79,12 +79,15 @@ def render_density(p: PhantomParams, anat_px: dict[str, Any], pl: Placement, rng
     D[m] = (dn["soft"] + 0.02 * R.up(soft_var))[m]
     bone_geom = anat_px["bone"].union(anat_px["extra_bone"])
     bone = R.mask(bone_geom)
-    bone_val = dn["trab"] + p.trab_amp * R.up(trab) + 0.04 * R.up(marrow)
+    bone_val = dn["trab"] + p.trab_amp * R.up(trab) + p.marrow_amp * R.up(marrow)
     D[bone] = bone_val[bone]
     cortex_geom = bone_geom.difference(bone_geom.buffer(-anat_px["cortex_px"])).union(anat_px["lab_plate"])
     cort = R.mask(cortex_geom)
     cort_val = dn["cortex"] + 0.25 * p.trab_amp * R.up(trab)
     D[cort] = cort_val[cort]
+    if "cortex_breaks" in anat_px:       # arcs of the palatal surface without a cortex
+        brk = R.mask(anat_px["cortex_breaks"])
+        D[brk] = bone_val[brk]
     if not anat_px["canal"].is_empty:
         cm = R.mask(anat_px["canal"].buffer(anat_px["lamina_px"]))
         D[cm] = dn["lamina"]
@@ -94,6 +97,11 @@ def render_density(p: PhantomParams, anat_px: dict[str, Any], pl: Placement, rng
     D[lam] = dn["lamina"]
     pdl = R.mask(anat_px["pdl"])
     D[pdl] = dn["pdl"]
+    if "cervical_fade" in anat_px:       # washed-out cervical bone: nearly soft tissue, texture left
+        fade = R.mask(anat_px["cervical_fade"])
+        k = p.cervical_fade[1]
+        faded = (1 - k) * D + k * (dn["soft"] + 0.06 + 0.7 * p.trab_amp * R.up(trab))
+        D[fade] = faded[fade]
 
     if p.faint:
         # faint palatal cortex: little mineral at the outer surface, soft tissue denser near it
@@ -110,6 +118,9 @@ def render_density(p: PhantomParams, anat_px: dict[str, Any], pl: Placement, rng
         D[tm] = dn["dentin"]
         D[R.mask(g_en)] = dn["enamel"]
         D[R.mask(g_pulp)] = dn["pulp"]
+
+    if "metal" in anat_px:               # a bracket on the labial crown surface
+        D[R.mask(anat_px["metal"])] = p.metal[1]
 
     img = R.down(D)
 
@@ -138,9 +149,20 @@ def render_density(p: PhantomParams, anat_px: dict[str, Any], pl: Placement, rng
         for _ in range(n):
             th = rng.uniform(0, np.pi)
             perp = np.abs(dx * np.sin(th) - dy * np.cos(th))
-            wid = rng.uniform(0.6, 1.8)
+            wid = rng.uniform(*p.streak_width)
             sgn = rng.choice([-1.0, 1.0])
-            img += sgn * amp * np.exp(-(perp / wid) ** 2) * np.exp(-r * s_mean / 25.0)
+            img += sgn * amp * np.exp(-(perp / wid) ** 2) * np.exp(-r * s_mean / p.streak_decay_mm)
+    if "metal" in anat_px:               # strong bright and dark streaks from the bracket
+        _, _, n_m, amp_m = p.metal
+        g = anat_px["metal"].centroid
+        xr = np.random.default_rng([int(1e6 * amp_m) % (2 ** 31), n_m, 97])
+        dx, dy = xx - g.x, yy - g.y
+        r = np.sqrt(dx * dx + dy * dy) + 1e-3
+        for k in range(n_m):
+            th = xr.uniform(0, np.pi)
+            perp = np.abs(dx * np.sin(th) - dy * np.cos(th))
+            sgn = 1.0 if k % 2 == 0 else -1.3
+            img += sgn * amp_m * np.exp(-(perp / xr.uniform(0.5, 2.5)) ** 2) * np.exp(-r * s_mean / 20.0)
     if p.cupping > 0:
         r2 = ((xx - w / 2) / (w / 2)) ** 2 + ((yy - h / 2) / (h / 2)) ** 2
         img = img * (1.0 - p.cupping * (1.0 - r2 * 0.5)).astype(np.float32) + p.cupping * 0.3
@@ -162,3 +184,17 @@ def store_values(p: PhantomParams, density: np.ndarray) -> tuple[np.ndarray, int
     scale, offset = p.store16
     v = np.round(density * scale + offset)
     return np.clip(v, 0, 65535).astype(np.uint16), 16
+
+
+def contrast_curve(p: PhantomParams, density: np.ndarray) -> np.ndarray:
+    """A sigmoid tone curve on the density (``p.curve``; the wide style): another scanner's contrast."""
+    if p.curve is None:
+        return density
+    c, k = p.curve
+    lo, hi = -0.1, 1.2
+
+    def f(t):
+        return 1.0 / (1.0 + np.exp(-k * (t - c)))
+
+    y = (f((density - lo) / (hi - lo)) - f(0.0)) / (f(1.0) - f(0.0))
+    return (lo + (hi - lo) * y).astype(np.float32)

@@ -18,6 +18,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import shapely
 from shapely import affinity
 from shapely.geometry import LineString
 
@@ -28,9 +29,10 @@ from ..geometry import as_multipolygon
 from ..image import SliceImage
 from ..measurements import apply_measurements
 from .anatomy import build_anatomy
-from .params import STYLES, PhantomStyleError, check_style, sample_params
-from .placement import place
-from .render import render_density, store_values
+from .params import STYLES, PhantomStyleError, check_style
+from .styles import sample_params
+from .placement import Placement, place
+from .render import contrast_curve, render_density, store_values
 
 GENERATOR = "dentseg phantom"
 GENERATOR_VERSION = 1
@@ -95,16 +97,47 @@ def generate_phantom(seed: int, style: str = "standard") -> PhantomCase:
         ghost = affinity.rotate(anat["tooth"], 3.0 * du, origin=anat["tooth"].centroid)
         px["ghost"] = to_px(affinity.translate(ghost, off[0], off[1]).difference(anat["tooth"]))
 
+    if p.cortex_breaks or p.cervical_fade is not None or p.metal is not None:
+        from . import features
+        if p.cortex_breaks:
+            px["cortex_breaks"] = to_px(features.cortex_breaks(p, anat))
+        if p.cervical_fade is not None:
+            px["cervical_fade"] = to_px(features.cervical_zone(p, anat))
+        if p.metal is not None:
+            px["metal"] = to_px(features.bracket(p, anat))
+    key_box = to_px(shapely.union_all([anat["tooth"], anat["pab"], anat["enamel"]])).bounds
+    margin_px = (1.0 / pl.spacing[1], 1.0 / pl.spacing[0])     # 1 mm round the key structures
+
     rng = np.random.default_rng([seed, 41, STYLES.index(style)])
-    density = render_density(p, px, pl, rng)
-    stored, bits = store_values(p, density)
-    ext = "png" if bits == 8 else "tif"
+    extra_params: dict[str, Any] = {}
+    if p.renderer == "site2":
+        from .render_site2 import render_site2, store_hu
+        px.update(pab=to_px(anat["pab"]), key_box=key_box,
+                  landmarks={k: tuple(pl.pts(np.asarray(v)[None, :])[0]) for k, v in anat["landmarks"].items()})
+        stored, pixels = store_hu(p, render_site2(p, px, pl, rng))
+        bits, kind, ext = 16, "dicom", "dcm"
+        extra_params["dicom"] = {"stored": stored, "intercept": p.site2["intercept"]}
+    else:
+        density = contrast_curve(p, render_density(p, px, pl, rng))
+        if p.pad is not None:
+            from .features import pad_borders
+            density = pad_borders(density, p, key_box, margin_px)
+        stored, bits = store_values(p, density)
+        pixels = stored.astype(np.float32)
+        kind, ext = ("png", "png") if bits == 8 else ("tiff", "tif")
+    if p.crop is not None:
+        from .features import crop_window
+        x0, y0, x1, y1 = crop_window(p, pixels.shape, key_box, margin_px)
+        pixels = pixels[y0:y1, x0:x1]
+        a, b, d, e, xo, yo = pl.matrix
+        pl = Placement(y1 - y0, x1 - x0, pl.spacing, [a, b, d, e, xo - x0, yo - y0])
+        to_px = pl.geom
     name = f"case_{seed:04d}.{ext}"
 
     facing = "left" if p.facing_left else "right"
-    image = SliceImage(stored.astype(np.float32), (float(pl.spacing[0]), float(pl.spacing[1])), "",
-                       kind="png" if bits == 8 else "tiff", bit_depth=bits,
-                       meta={"phantom_seed": seed, "phantom_style": style})
+    image = SliceImage(np.ascontiguousarray(pixels, dtype=np.float32),
+                       (float(pl.spacing[0]), float(pl.spacing[1])), "",
+                       kind=kind, bit_depth=bits, meta={"phantom_seed": seed, "phantom_style": style})
     pab_px = as_multipolygon(to_px(anat["pab"]))
     enamel_px = as_multipolygon(to_px(anat["enamel"]))
     lm_px = {k: tuple(float(c) for c in pl.pts(np.asarray(v)[None, :])[0]) for k, v in anat["landmarks"].items()}
@@ -128,7 +161,7 @@ def generate_phantom(seed: int, style: str = "standard") -> PhantomCase:
     ann = apply_measurements(Annotation.from_json_dict(ann.to_json_dict(), source=name))
     params = {"tilt_deg": p.tilt_deg, "root_len_mm": p.root_len, "crown_len_mm": p.crown_len,
               "spacing_mm": pl.spacing, "facing": facing, "bits": bits,
-              "pab_thickness_mm": p.pab_t, "pdl_mm": p.pdl}
+              "pab_thickness_mm": p.pab_t, "pdl_mm": p.pdl, **extra_params}
     return PhantomCase(image=image, annotation=ann, palatal_boundary=boundary_px,
                        faint=bool(p.faint), params=params)
 
@@ -151,12 +184,17 @@ def write_phantom_set(out_dir: str | os.PathLike, n: int, seed: int = 0,
     for k in range(int(n)):
         case = generate_phantom(int(seed) + k, style)
         img_path = out / case.annotation.image_path
-        ext = ".png" if case.image.bit_depth == 8 else ".tif"
-        dtype = np.uint8 if case.image.bit_depth == 8 else np.uint16
-        ok, buf = cv2.imencode(ext, case.image.pixels.astype(dtype))
-        if not ok:
-            raise DentsegError(f"could not encode phantom image {img_path.name}")
-        atomic_write_bytes(img_path, buf.tobytes())
+        if case.image.kind == "dicom":
+            from .dicom_out import write_ct_slice
+            dc = case.params["dicom"]
+            write_ct_slice(img_path, dc["stored"], case.image.spacing_mm, dc["intercept"], int(seed) + k)
+        else:
+            ext = ".png" if case.image.bit_depth == 8 else ".tif"
+            dtype = np.uint8 if case.image.bit_depth == 8 else np.uint16
+            ok, buf = cv2.imencode(ext, case.image.pixels.astype(dtype))
+            if not ok:
+                raise DentsegError(f"could not encode phantom image {img_path.name}")
+            atomic_write_bytes(img_path, buf.tobytes())
         save_annotation(case.annotation, out / (img_path.stem + ".dentseg.json"))
         paths.append(img_path)
     return paths

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from .params import PhantomParams, PhantomStyleError, sample_params, uniform
+from .params import PhantomParams, PhantomStyleError, sample_base_params, uniform
 
 VOLUME_STYLES = ("standard", "other")
 
@@ -151,7 +151,7 @@ def sample_volume_params(seed: int, style: str) -> VolumeParams:
     other = style == "other"
     g = np.random.default_rng([seed, 71, VOLUME_STYLES.index(style)])
     im = np.random.default_rng([seed, 73, VOLUME_STYLES.index(style)])
-    base = sample_params(seed, "standard")
+    base = sample_base_params(seed, "standard")
 
     # ---------------- dentition
     uppers = [13, 12, 11, 21, 22, 23]
