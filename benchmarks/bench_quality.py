@@ -43,6 +43,9 @@ from dentseg_gui.model.quality import segmentation_certainty, thresholds_from_ca
 
 SEED = 7000
 FINETUNE_SEED = 31000
+#: real files without a pixel spacing are predicted as with ``dentseg predict --assume-spacing 0.25``
+#: (a plain prediction refuses them; every number is then marked as assumed)
+ASSUMED_SPACING = (0.25, 0.25)
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 
 
@@ -78,6 +81,7 @@ def run_phantoms(pred: Predictor, style: str, n: int, first_seed: int = SEED, wi
 
 def run_real(pred: Predictor, with_need: bool = False) -> list[dict]:
     rows = []
+    pred = Predictor(pred.model_path, assume_spacing=ASSUMED_SPACING)
     files = sorted(REAL.glob("dicom/*.dcm")) + sorted(REAL.glob("cephalogram/*.jpg"))
     for f in files:
         try:
@@ -85,7 +89,8 @@ def run_real(pred: Predictor, with_need: bool = False) -> list[dict]:
         except DentsegError:
             continue            # e.g. the JPEG 2000 file without a decoder
         res = pred.predict_image(image)
-        rows.append(result_row(res, f.name, need=_need(pred, image, None, res, with_need)))
+        sp = None if image.spacing_mm is not None else ASSUMED_SPACING
+        rows.append(result_row(res, f.name, need=_need(pred, image, sp, res, with_need)))
     return rows
 
 
