@@ -47,11 +47,15 @@ HEADER = ("| model | cases | epochs | steps | train wall s | Dice PAB | Dice ena
 
 def make_site(work: Path, style: str, seed: int, n_train: int, n_test: int) -> tuple[Path, Path]:
     """Train pool (seeds seed..) and test cases (seeds seed+100..) of one simulated site."""
+    if n_train > 100:
+        raise SystemExit("at most 100 training cases: the test cases start at seed + 100")
     pool, test = work / "pool", work / "test"
-    if not pool.exists():
-        write_phantom_set(pool, n_train, seed=seed, style=style)
-    if not test.exists():
-        write_phantom_set(test, n_test, seed=seed + 100, style=style)
+    for folder, n, exact, first in ((pool, n_train, False, seed), (test, n_test, True, seed + 100)):
+        # a kept --work folder is reused only when it holds the cases asked for (else made anew)
+        have = len(list(folder.glob("*.dentseg.json")))
+        if have < n or (exact and have != n):
+            shutil.rmtree(folder, ignore_errors=True)
+            write_phantom_set(folder, n, seed=first, style=style)
     return pool, test
 
 
