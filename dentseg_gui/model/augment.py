@@ -45,7 +45,7 @@ class AugmentConfig:
     clip_frac: float = 0.0
 
 
-#: the augmentation that trained both stages of the bundled "LU-Net phantom v2"
+#: the augmentation that trained every stage of the bundled "LU-Net phantom v2" and "v3"
 BASIC_AUGMENT = AugmentConfig()
 
 #: the robust fine-tuning recipe (offered, not bundled): wider intensity, blur and noise
