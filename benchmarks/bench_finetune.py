@@ -13,6 +13,9 @@ setting). The first cases of the pool play the clinician's annotated cases, the 
 3. ``--timing``: a table cases x epochs x seconds (``--epochs`` forced, everything else
    automatic), with the test Dice of each run, to show what more epochs buy.
 
+"steps" is the card's ``steps_run``: the steps up to the epoch that was kept (the best on
+its validation cases), not all the steps the run took.
+
 Metrics: Dice PAB / enamel, landmark MRE, mean absolute PAB thickness error over the
 four contract levels, PAB height error, crest-to-CEJ error, PAB area error (%), and how
 many test predictions the plausibility check flags (with the fine-tuned model's own
