@@ -172,7 +172,6 @@ def test_hard_cases_rank_above_clean_ones_and_scores_are_cached(tmp_path, monkey
     ranked = rank_images(pred, paths, cache, spacing_for=lambda p: spacing[p.name],
                          progress=lambda d, t, n: seen.append(n))
     order = [r.image_path.stem for r in ranked]
-    print([(r.image_path.stem, round(r.score, 3), r.reasons) for r in ranked])
     assert set(order[:2]) == {"other_site", "noisy"}, [(r.image_path.stem, r.score) for r in ranked]
     assert all(r.score is not None and 0.0 <= r.score <= 1.0 for r in ranked)
     assert ranked[0].reasons and ranked[-1].reason_text() in ("looks typical", ", ".join(ranked[-1].reasons))
