@@ -196,12 +196,17 @@ def test_the_comparison_leaves_out_training_cases_and_says_when_none_are_left(tm
     from dentseg_gui.model.version_compare import compare_for_version, comparison_rows
 
     site = tmp_path / "site"
-    cases = write_phantom_set(site, 3, seed=7300)
-    res = compare_for_version(None, bundled_model_path(), site, [str(c) for c in cases])
+    cases = write_phantom_set(site, 4, seed=7300)
+    ann = load_annotation(annotation_path_for(cases[3]))      # only a spacing: no truth to compare with
+    ann.regions = {}
+    ann.landmarks = {}
+    save_annotation(ann, annotation_path_for(cases[3]))
+    res = compare_for_version(None, bundled_model_path(), site, [str(c) for c in cases[:3]])
     assert res["n_compared"] == 0 and "No annotated case" in res["note"] and res["new"] is None
     assert [r[1:3] for r in comparison_rows(res)][0] == ("–", "–")
     res = compare_for_version(None, bundled_model_path(), site, [str(cases[0]), str(cases[1])])
     assert res["n_compared"] == 1 and res["excluded_training"] == ["case_7300", "case_7301"]
+    assert res["excluded_incomplete"] == ["case_7303"] and res["excluded_unreviewed"] == []
     assert list(res["new"]["cases"]) == ["case_7302"] and "Only 1 case" in res["note"]
     rows = {r[0]: r for r in comparison_rows(res)}
     assert float(rows["Dice PAB"][2]) > 0.85 and rows["Dice PAB"][1] == rows["Dice PAB"][2]

@@ -69,8 +69,10 @@ def test_annotate_next_ranks_the_folder_and_opens_the_neediest_unannotated_case(
         # the dock shows the ranking with the reason in words
         table = w.need_panel.table
         assert w.need_dock.isVisible() and table.rowCount() == 3
-        assert table.item(0, 1).text() == ranked[0].name and table.item(0, 3).text() == "views disagree"
-        assert float(table.item(0, 2).text()) > float(table.item(2, 2).text())
+        from dentseg_gui.gui.need_panel import COL_CASE, COL_NEED, REASON_ROLE
+        assert table.item(0, COL_CASE).text() == f"{ranked[0].name}\nviews disagree"
+        assert table.item(0, COL_CASE).data(REASON_ROLE) == "views disagree"
+        assert float(table.item(0, COL_NEED).text()) > float(table.item(2, COL_NEED).text())
         # again: no new ranking, the next case (the open one is skipped)
         w.commands.annotate_next.trigger()
         assert not w.active.is_running()

@@ -198,7 +198,7 @@ class MainWindow(QMainWindow):
             lambda p: status.showMessage(f"New model {Path(p).name} is in Model > Choose model.", 8000))
         self.training_panel.useModelRequested.connect(pred.set_model)
         self.training_panel.runFinished.connect(self.active.on_training_finished)
-        self.active.rankingChanged.connect(lambda: (self.need_dock.show(), self.need_dock.raise_()))
+        self.active.rankingChanged.connect(self.show_need_dock)
         session.casesChanged.connect(self.need_panel.refresh)
         session.saved.connect(lambda *_: self.need_panel.refresh())
         self.volume.volumeOpened.connect(lambda v: v is not None and self.tabs.setCurrentWidget(self.volume_view))
@@ -430,6 +430,13 @@ class MainWindow(QMainWindow):
         self.training_dock.show()
         self.training_dock.raise_()
         self.resizeDocks([self.training_dock, self.history_dock], [640, 80], Qt.Orientation.Vertical)
+
+    def show_need_dock(self) -> None:
+        """The "Annotate next" ranking, wide enough for case names and reasons."""
+        if not self.need_dock.isVisible():
+            self.need_dock.show()
+            QTimer.singleShot(0, lambda: self.resizeDocks([self.need_dock], [400], Qt.Orientation.Horizontal))
+        self.need_dock.raise_()
 
     # ------------------------------------------------------------------ settings
     def _restore_layout(self) -> None:

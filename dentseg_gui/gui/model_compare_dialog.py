@@ -43,9 +43,11 @@ class ModelCompareDialog(QDialog):
         self.note = QLabel(self)
         self.note.setWordWrap(True)
         note = str(result.get("note") or "")
-        left_out = len(result.get("excluded_training") or []), len(result.get("excluded_unreviewed") or [])
-        extra = f"Left out: {left_out[0]} training case(s)" + (
-            f", {left_out[1]} unreviewed model output(s)" if left_out[1] else "") + "."
+        n_train, n_unrev, n_incomplete = (len(result.get(k) or []) for k in
+                                          ("excluded_training", "excluded_unreviewed", "excluded_incomplete"))
+        extra = (f"Compared on {n} case(s); left out: {n_train} training case(s)"
+                 + (f", {n_unrev} unreviewed model output(s)" if n_unrev else "")
+                 + (f", {n_incomplete} without both PAB and enamel drawn" if n_incomplete else "") + ".")
         self.note.setText((f"<b style='color:#b35c00'>{note}</b><br>" if note else "") + extra)
         self.note.setTextFormat(Qt.TextFormat.RichText)
 

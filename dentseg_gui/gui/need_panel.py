@@ -1,7 +1,8 @@
 """The "Annotate next" dock: the open folder's unannotated cases, neediest first.
 
 A thin view of ``ActiveLearningController.ranking`` (``model.need_ranking.RankedCase``):
-rank, case name, need score (0-1, shaded) and the reason in words. A click opens the case;
+rank, need score (0-1, shaded), and the case name with the reason in words below it
+(two lines, so a narrow dock clips neither). A click opens the case;
 "Open next" opens the top case still unannotated; "Rank again" re-ranks (cheap: scores
 are cached per model and image).
 """
@@ -19,7 +20,11 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
 if TYPE_CHECKING:  # pragma: no cover
     from .active_learning import ActiveLearningController
 
-COLUMNS = ("#", "Case", "Need", "Why")
+COLUMNS = ("#", "Need", "Case  ·  why")
+COL_RANK, COL_NEED, COL_CASE = range(3)
+#: the case's path (all cells) and the reason in words (the case cell)
+PATH_ROLE = Qt.ItemDataRole.UserRole
+REASON_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 def need_colour(score: float | None) -> QColor:
@@ -43,14 +48,17 @@ class NeedRankingPanel(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.setWordWrap(False)
         self.table.setAlternatingRowColors(False)
+        self.table.setStyleSheet("QTableWidget::item { padding: 3px 4px; }")
+        self.table.setWordWrap(True)
+        self.table.verticalHeader().setDefaultSectionSize(2 * self.fontMetrics().height() + 10)
         h = self.table.horizontalHeader()
-        h.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        h.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        h.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-        h.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        h.setSectionResizeMode(COL_RANK, QHeaderView.ResizeMode.ResizeToContents)
+        h.setSectionResizeMode(COL_NEED, QHeaderView.ResizeMode.ResizeToContents)
+        h.setSectionResizeMode(COL_CASE, QHeaderView.ResizeMode.Stretch)
+        h.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
         h.setHighlightSections(False)
+        h.sectionResized.connect(lambda *_: self.table.resizeRowsToContents())
         self.table.cellActivated.connect(self._open_row)
         self.table.cellClicked.connect(self._open_row)
         self.rank_button = QPushButton("Rank again", self)
@@ -86,13 +94,14 @@ class NeedRankingPanel(QWidget):
             annotated = r.image_path in done
             score = "–" if r.score is None else f"{r.score:.2f}"
             why = "annotated since ranking" if annotated else r.reason_text()
-            cells = [str(i + 1), r.image_path.name, score, why]
-            for col, text in enumerate(cells):
+            cells = {COL_RANK: str(i + 1), COL_NEED: score, COL_CASE: f"{r.image_path.name}\n{why}"}
+            for col, text in cells.items():
                 item = QTableWidgetItem(text)
-                item.setData(Qt.ItemDataRole.UserRole, str(r.image_path))
-                if col in (0, 2):
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                if col == 2:
+                item.setData(PATH_ROLE, str(r.image_path))
+                item.setData(REASON_ROLE, why)
+                if col != COL_CASE:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                if col == COL_NEED:
                     item.setBackground(QBrush(need_colour(r.score)))
                     item.setForeground(QBrush(QColor("#222222")))
                 tip = r.error or (f"{r.image_path}\nneed {r.score:.2f}: " + why
@@ -101,10 +110,11 @@ class NeedRankingPanel(QWidget):
                 if annotated or r.score is None:
                     item.setForeground(QBrush(QColor("#999999")))
                 self.table.setItem(i, col, item)
+        self.table.resizeRowsToContents()          # a long reason wraps onto a third line, never clipped
         self.summary.setText(c.summary_text())
         self.next_button.setEnabled(bool(rows))
 
     def _open_row(self, row: int, _col: int = 0) -> None:
-        item = self.table.item(row, 1)
+        item = self.table.item(row, COL_CASE)
         if item is not None:
-            self.controller.open_case(Path(item.data(Qt.ItemDataRole.UserRole)))
+            self.controller.open_case(Path(item.data(PATH_ROLE)))

@@ -2,8 +2,8 @@
 
 After a fine-tune the clinician must see, before adopting the new model, how both do on
 their own cases that the new model did not learn from: ``compare_models`` on the folder's
-annotated cases minus the training cases and minus unreviewed model output (that is
-no truth). ``comparison_rows`` turns the result into the table the app shows; when no
+annotated cases minus the training cases, minus unreviewed model output and annotations
+without both regions (neither is truth). ``comparison_rows`` turns the result into the table the app shows; when no
 case is left to compare on, ``compare_for_version`` says so in ``note``.
 
 Qt-free.
@@ -27,20 +27,25 @@ ROWS = (
 )
 
 
-def unreviewed_cases(folder: str | os.PathLike) -> list[str]:
-    """Image names of the folder's annotations that are only model output (not truth)."""
+def cases_not_truth(folder: str | os.PathLike) -> tuple[list[str], list[str]]:
+    """(unreviewed, incomplete): names of the folder's annotation files that cannot serve as
+    truth - only model output nobody reviewed, or without both a PAB and an enamel region."""
     from ..core.annotation import SUFFIX, load_annotation
     from ..core.errors import DentsegError
     from ..core.provenance import is_model_only
 
-    out = []
+    unreviewed, incomplete = [], []
     for ap in sorted(Path(folder).glob("*" + SUFFIX)):
+        name = ap.name[: -len(SUFFIX)]
         try:
-            if is_model_only(load_annotation(ap)):
-                out.append(ap.name[: -len(SUFFIX)])
+            ann = load_annotation(ap)
         except (DentsegError, OSError):
-            continue
-    return out
+            continue                   # model_eval lists it among the errors
+        if any(ann.region(n).is_empty for n in ("PAB", "enamel")):
+            incomplete.append(name)
+        elif is_model_only(ann):
+            unreviewed.append(name)
+    return unreviewed, incomplete
 
 
 def compare_for_version(previous_model, new_model, folder: str | os.PathLike, training_images: Iterable[str],
@@ -58,13 +63,14 @@ def compare_for_version(previous_model, new_model, folder: str | os.PathLike, tr
 
     folder = Path(folder)
     training = sorted({Path(p).stem for p in training_images if Path(p).parent.resolve() == folder.resolve()})
-    unreviewed = unreviewed_cases(folder)
-    exclude = training + unreviewed
+    unreviewed, incomplete = cases_not_truth(folder)
+    exclude = training + unreviewed + incomplete
     try:
         n_annotated = len(find_annotated_cases(folder))
     except DentsegError:
         n_annotated = 0
     base = {"folder": str(folder), "excluded_training": training, "excluded_unreviewed": unreviewed,
+            "excluded_incomplete": incomplete,
             "previous_model": None if previous_model is None else str(previous_model),
             "new_model": str(new_model)}
     left = n_annotated - len(set(exclude))
@@ -96,7 +102,7 @@ def comparison_rows(result: dict[str, Any]) -> list[tuple[str, str, str, bool | 
     for key, label, f, higher in ROWS:
         a, b = old.get(key), new.get(key)
         better = None
-        if a is not None and b is not None and abs(a - b) > 1e-9:
+        if a is not None and b is not None and fmt(a, f) != fmt(b, f):    # a difference that shows
             better = (b > a) if higher else (b < a)
         rows.append((label, fmt(a, f), fmt(b, f), better))
     rows.append(("Cases compared", str(old.get("n_cases", 0)), str(new.get("n_cases", 0)), None))
@@ -105,4 +111,4 @@ def comparison_rows(result: dict[str, Any]) -> list[tuple[str, str, str, bool | 
     return rows
 
 
-__all__ = ["ROWS", "compare_for_version", "comparison_rows", "unreviewed_cases"]
+__all__ = ["ROWS", "compare_for_version", "comparison_rows", "cases_not_truth"]
