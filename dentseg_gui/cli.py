@@ -154,7 +154,15 @@ def build_parser() -> argparse.ArgumentParser:
     ph.add_argument("--style", default="standard",
                     help="standard | faint (faint palatal cortex) | shifted (other spacing, "
                          "contrast and noise than training) | demo | wide (the widened training "
-                         "distribution) | site2 (another scanner, CT DICOM: for judging, not training)")
+                         "distribution) | site2 (another scanner, CT DICOM: for judging, not training); "
+                         "with --volume: standard | other")
+    ph.add_argument("--volume", action="store_true",
+                    help="write CBCT-like volumes of an anterior dentition (with the true tooth axes and "
+                         "the truth of 11's and 21's central slices in VOLUME.truth.json) instead of slices")
+    ph.add_argument("--format", dest="volume_format", choices=("dicom", "nifti", "nrrd"), default="dicom",
+                    help="file format of --volume: a DICOM series folder per volume (default), .nii.gz or .nrrd")
+    ph.add_argument("--voxel", type=float, default=None, metavar="MM",
+                    help="with --volume: isotropic voxel size in mm (default: drawn per volume, anisotropic)")
 
     from .core.interop.commands import add_parsers as add_interop_parsers
     add_interop_parsers(sub, _spacing)  # import labelme|coco, export labelme|coco|dicom
@@ -175,6 +183,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "phantom" and args.volume:
+        from .core.phantom.volume_files import write_phantom_volumes
+        paths = write_phantom_volumes(args.out_dir, args.n, seed=args.seed, style=args.style,
+                                      fmt=args.volume_format, spacing_mm=args.voxel, progress=print)
+        print(f"wrote {len(paths)} phantom volumes to {args.out_dir}")
+        return 0
     if args.command == "phantom":
         from .core.phantom import write_phantom_set
         paths = write_phantom_set(args.out_dir, args.n, seed=args.seed, style=args.style)

@@ -162,3 +162,55 @@ def test_measure_several_planes_of_the_tooth(qtbot, window, tmp_path):
     assert len(window.cases.entries) == 3
     view.offsets.setText("0, twelve")
     assert not view._measure(None)
+
+
+@pytest.fixture(scope="module")
+def phantom_series(tmp_path_factory):
+    """A real phantom CBCT volume (anterior dentition, noise) written as a DICOM series, with its truth."""
+    from dentseg_gui.core.phantom.volume_files import write_phantom_volumes
+    out = tmp_path_factory.mktemp("phantom_volume")
+    (series,) = write_phantom_volumes(out, 1, seed=7003, spacing_mm=0.4)
+    import json
+    return series, json.loads((out / "volume_7003.truth.json").read_text())
+
+
+def test_a_phantom_scan_end_to_end_finds_both_incisors_and_measures_them(qtbot, window, phantom_series):
+    """Nothing stands in: DICOM series -> detection -> both central slices as DICOM cases ->
+    LU-Net prediction on one, whose root length agrees with the phantom's exact truth."""
+    from dentseg_gui.gui.volume_controller import default_detector, default_loader, default_slice_writer
+    series, truth = phantom_series
+    window.volume.loader, window.volume.detector = default_loader, default_detector
+    window.volume.slice_writer = default_slice_writer
+    with qtbot.waitSignal(window.volume.volumeOpened, timeout=60_000):
+        assert window.open_volume(series)
+    found = window.volume.teeth
+    assert sorted(found) == [11, 21]
+    for n in (11, 21):
+        true_cej, true_apex = (np.array(truth["teeth"][str(n)][k]) for k in ("cej_mm", "apex_mm"))
+        d = true_apex - true_cej
+        axis_dir = (found[n].apex - found[n].cej) / np.linalg.norm(found[n].apex - found[n].cej)
+        assert np.degrees(np.arccos(abs(float(axis_dir @ d) / np.linalg.norm(d)))) < 3.0
+        # the found axis passes within 0.5 mm of the true CEJ midpoint
+        off = true_cej - found[n].cej
+        assert np.linalg.norm(off - (off @ axis_dir) * axis_dir) < 0.5
+    view = window.volume_view
+    assert view.measure_both_button.isEnabled()
+    with qtbot.waitSignal(window.caseLoaded, timeout=30_000):
+        view.measure_both_button.click()
+    names = sorted(e.name for e in window.cases.entries)
+    assert names == ["volume_7003_11.dcm", "volume_7003_21.dcm"]
+    doc = window.document
+    assert doc.image.kind == "dicom" and doc.annotation.pixel_spacing_mm == pytest.approx((0.4, 0.4))
+    if not _bundled_model():
+        pytest.skip("bundled model absent")
+    with qtbot.waitSignal(window.predictionFinished, timeout=120_000):
+        assert window.predict_current()
+    tooth = doc.annotation.provenance["tooth"]["tooth"]
+    true_root = truth["slices"][str(tooth)]["annotation"]["measurements"]["root_length_mm"]
+    assert doc.measurements().get("root_length_mm") == pytest.approx(true_root, abs=0.8)
+    assert window.save_current()
+
+
+def _bundled_model() -> bool:
+    from dentseg_gui.resources import bundled_model_path
+    return bundled_model_path().is_file()

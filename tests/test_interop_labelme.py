@@ -179,3 +179,18 @@ def test_cli_import_and_export_report_and_exit_codes(tmp_path, capsys):
     (tmp_path / "bad.json").write_text('{"format": "dentseg-annotation"}')
     rc = cli_main(["import", "labelme", str(tmp_path / "bad.json")])
     assert rc == 2 and "a DentSeg annotation" in capsys.readouterr().err
+
+
+def test_cancel_stops_between_cases_and_keeps_what_was_written(tmp_path):
+    from dentseg_gui.core.interop.coco import export_coco
+    for name in ("a", "b", "c"):
+        write_png_case(tmp_path / "cases", name)
+    cases = collect_cases([tmp_path / "cases"])[0]
+    seen = []
+    res = export_labelme(cases, tmp_path / "lm", progress=lambda k, n, s: seen.append((k, n)),
+                         should_stop=lambda: len(seen) >= 2)
+    assert res.cancelled and seen[:2] == [(0, 3), (1, 3)] and len(res.written) == 2
+    assert res.exit_code() == 1 and res.lines()[-1] == "cancelled"
+    # a COCO file is one file: cancelled, nothing is written
+    res = export_coco(cases, tmp_path / "coco.json", should_stop=lambda: True)
+    assert res.cancelled and res.written == [] and not (tmp_path / "coco.json").exists()

@@ -141,3 +141,31 @@ def test_other_style_is_a_different_family():
     assert b.params["style"] == "other" and a.params["style"] == "standard"
     assert a.params["arch"]["kind"] != b.params["arch"]["kind"]
     assert set(b.slices) == {11, 21}
+
+
+def test_dentseg_phantom_volume_writes_each_format_with_its_truth(tmp_path, capsys):
+    """`dentseg phantom OUT --volume` writes a volume that re-opens with the generator's voxels and
+    geometry, beside a truth file holding the tooth axes and the central slices' measurements."""
+    import json
+
+    from dentseg_gui.cli import main
+    from dentseg_gui.core.volume_io import load_volume
+
+    expected = generate_phantom_volume(21, spacing_mm=0.8)
+    for fmt, name in (("dicom", "volume_0021"), ("nifti", "volume_0021.nii.gz"), ("nrrd", "volume_0021.nrrd")):
+        out = tmp_path / fmt
+        assert main(["phantom", str(out), "--volume", "-n", "1", "--seed", "21", "--format", fmt,
+                     "--voxel", "0.8"]) == 0
+        vol = load_volume(out / name)
+        assert vol.shape == expected.volume.shape
+        np.testing.assert_allclose(vol.spacing, expected.volume.spacing, atol=1e-4)
+        np.testing.assert_allclose(vol.directions, expected.volume.directions, atol=1e-5)
+        np.testing.assert_allclose(vol.voxels[vol.shape[0] // 2] * vol.slope + vol.intercept,
+                                   expected.volume.voxels[vol.shape[0] // 2] * expected.volume.slope
+                                   + expected.volume.intercept, atol=1.0)
+        truth = json.loads((out / "volume_0021.truth.json").read_text())
+        assert truth["volume_file"] == name
+        assert {"11", "21"} <= set(truth["teeth"]) and set(truth["slices"]) == {"11", "21"}
+        assert truth["slices"]["11"]["annotation"]["measurements"]["root_length_mm"] > 5
+    assert main(["phantom", str(tmp_path / "x"), "--volume", "--style", "wide"]) == 2
+    assert "standard, other" in capsys.readouterr().err

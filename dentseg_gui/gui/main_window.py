@@ -36,6 +36,8 @@ from .export_controller import ExportController
 from .layer_panel import LayerPanel
 from .measurement_panel import MeasurementPanel
 from .prediction_controller import PredictionController
+from .active_learning import ActiveLearningController
+from .need_panel import NeedRankingPanel
 from .volume_controller import VolumeController, is_volume_path
 from .window_actions import WindowActions
 from .work_tracker import WorkTracker
@@ -77,6 +79,7 @@ class MainWindow(QMainWindow):
         self.exporter = ExportController(self, self.session, self.tracker, self.canvas.grab_overlay_image,
                                          parent=self)
         self.volume = VolumeController(self, self.session, self.tracker, parent=self)
+        self.active = ActiveLearningController(self, self.session, self.prediction, self.tracker, parent=self)
 
         # the views
         from .volume_view import VolumeView
@@ -107,6 +110,7 @@ class MainWindow(QMainWindow):
         self.undo_view = QUndoView(self.undo_group, self)
         self.undo_view.setEmptyLabel("Opened")
         self.training_panel = TrainingPanel(self)
+        self.need_panel = NeedRankingPanel(self.active, self)
 
         self.cases_dock = self._dock("Cases", cases_box, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.layers_dock = self._dock("Layers", self.layer_panel, Qt.DockWidgetArea.LeftDockWidgetArea)
@@ -115,9 +119,12 @@ class MainWindow(QMainWindow):
         self.history_dock = self._dock("History", self.undo_view, Qt.DockWidgetArea.RightDockWidgetArea)
         self.training_dock = self._dock("Training", self.training_panel,
                                         Qt.DockWidgetArea.RightDockWidgetArea)
+        self.need_dock = self._dock("Annotate next", self.need_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.measure_dock, self.training_dock)
+        self.tabifyDockWidget(self.measure_dock, self.need_dock)
         self.measure_dock.raise_()
         self.training_dock.hide()
+        self.need_dock.hide()
 
         self._build_status_bar()
         self.commands = WindowActions(self)
@@ -144,7 +151,8 @@ class MainWindow(QMainWindow):
 
     def docks(self) -> list[QDockWidget]:
         """The docks the View menu can show and hide."""
-        return [self.cases_dock, self.layers_dock, self.measure_dock, self.history_dock, self.training_dock]
+        return [self.cases_dock, self.layers_dock, self.measure_dock, self.history_dock, self.training_dock,
+                self.need_dock]
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
@@ -167,7 +175,7 @@ class MainWindow(QMainWindow):
     def _wire(self) -> None:
         """Controllers -> widgets (and the few widget -> controller links that are not actions)."""
         session, pred, tracker, status = self.session, self.prediction, self.tracker, self.statusBar()
-        for ctl in (session, pred, self.exporter, self.volume):
+        for ctl in (session, pred, self.exporter, self.volume, self.active):
             ctl.statusMessage.connect(lambda m, ms: status.showMessage(m, ms))
         session.documentChanged.connect(self._on_document_changed)
         session.documentStateChanged.connect(self._update_document_state)
@@ -189,6 +197,10 @@ class MainWindow(QMainWindow):
         self.training_panel.modelTrained.connect(
             lambda p: status.showMessage(f"New model {Path(p).name} is in Model > Choose model.", 8000))
         self.training_panel.useModelRequested.connect(pred.set_model)
+        self.training_panel.runFinished.connect(self.active.on_training_finished)
+        self.active.rankingChanged.connect(self.show_need_dock)
+        session.casesChanged.connect(self.need_panel.refresh)
+        session.saved.connect(lambda *_: self.need_panel.refresh())
         self.volume.volumeOpened.connect(lambda v: v is not None and self.tabs.setCurrentWidget(self.volume_view))
         self.volume.volumeOpened.connect(lambda v: self.commands.update())
         self.volume.undo_stack.indexChanged.connect(lambda *_: self.commands.update())
@@ -418,6 +430,13 @@ class MainWindow(QMainWindow):
         self.training_dock.show()
         self.training_dock.raise_()
         self.resizeDocks([self.training_dock, self.history_dock], [640, 80], Qt.Orientation.Vertical)
+
+    def show_need_dock(self) -> None:
+        """The "Annotate next" ranking, wide enough for case names and reasons."""
+        if not self.need_dock.isVisible():
+            self.need_dock.show()
+            QTimer.singleShot(0, lambda: self.resizeDocks([self.need_dock], [400], Qt.Orientation.Horizontal))
+        self.need_dock.raise_()
 
     # ------------------------------------------------------------------ settings
     def _restore_layout(self) -> None:

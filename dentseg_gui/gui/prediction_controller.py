@@ -12,6 +12,12 @@ provenance:
 
 The model's output is always kept apart from the clinician's version. A case the
 plausibility check flags is counted and named in the status bar.
+
+**Which model**: the app default (Model › Choose model, remembered in the settings),
+unless the case's folder has a model of its own (adopted after a fine-tune, or from
+Model › Versions; ``model.model_versions.ModelRegistry``): a folder's choice applies
+to that folder's cases only. "Predict all" over cases of several folders runs one
+worker per model, one after the other.
 """
 
 from __future__ import annotations
@@ -53,26 +59,75 @@ class PredictionController(QObject):
         self._batch_mode: str | None = None
         self._errors: list[str] = []
         self._flagged = 0
-        tracker.add_pending_check(lambda: self.predict_when_loaded)
+        self._groups: list = []
+        self._done = 0
+        tracker.add_pending_check(lambda: self.predict_when_loaded or bool(self._groups))
         session.caseLoaded.connect(self._after_load)
+        session.documentChanged.connect(lambda *_: self.modelChanged.emit())   # the folder's model
 
     # ------------------------------------------------------------------ the model
+    def registry(self):
+        """Model versions and per-folder choices in the user data folder (Qt-free)."""
+        from ..model.model_versions import ModelRegistry
+        from ..resources import user_data_dir
+        return ModelRegistry(user_data_dir())
+
+    def current_folder(self) -> Path | None:
+        """The folder of the open case, else of the first listed case."""
+        doc = self.session.document
+        if doc is not None and doc.image_path is not None:
+            return Path(doc.image_path).resolve().parent
+        entries = self.session.cases.entries
+        return Path(entries[0].image_path).resolve().parent if entries else None
+
+    def folder_model(self, folder: Path | None) -> tuple[bool, str | None]:
+        """(the folder has its own model, the model path for its cases - None: bundled).
+        Raises ``ModelVersionError`` when the folder's chosen version is damaged or gone."""
+        if folder is not None:
+            own, path = self.registry().model_for_folder(folder)
+            if own:
+                return True, path
+        return False, self.model_path
+
+    def model_for(self, image_path: Path | None = None) -> str | None:
+        """The model that predicts ``image_path`` (default: the open case)."""
+        folder = Path(image_path).resolve().parent if image_path is not None else self.current_folder()
+        return self.folder_model(folder)[1]
+
+    def _current(self) -> tuple[bool, str | None, str]:
+        """(folder's own, model path, problem) for the open folder, never raising."""
+        from ..model.model_versions import ModelVersionError
+        try:
+            own, path = self.folder_model(self.current_folder())
+            return own, path, ""
+        except ModelVersionError as exc:
+            return True, None, str(exc)
+
     def model_name(self) -> str:
-        return Path(self.model_path).stem if self.model_path else "bundled LU-Net"
+        path = self._current()[1]
+        return Path(path).stem if path else "bundled LU-Net"
 
     def model_file(self) -> Path:
         from ..resources import bundled_model_path
-        return Path(self.model_path) if self.model_path else bundled_model_path()
+        path = self._current()[1]
+        return Path(path) if path else bundled_model_path()
 
     def model_label(self) -> tuple[str, str]:
         """(status bar text, tooltip) for the model in use; a model without a card says so."""
+        own, _, problem = self._current()
+        if problem:
+            return ("<span style='color:#b35c00'>Model: this folder's version is unusable</span>",
+                    f"{problem}\nChoose another in Model › Versions.")
         path = self.model_file()
+        mine = " (this folder)" if own else ""
+        where = (f"\nchosen for {self.current_folder()} (Model › Versions)" if own
+                 else "\nthe app's default model (Model › Choose model)")
         if path.is_file():
             unverified = self._unverified(path)
             if unverified:
-                return (f"Model: {self.model_name()} <span style='color:#b35c00'>(unverified)</span>",
-                        f"{path}\n{unverified}")
-            return f"Model: {self.model_name()}", str(path)
+                return (f"Model: {self.model_name()}{mine} <span style='color:#b35c00'>(unverified)</span>",
+                        f"{path}{where}\n{unverified}")
+            return f"Model: {self.model_name()}{mine}", f"{path}{where}"
         return (f"<span style='color:#b35c00'>Model: {self.model_name()} (missing)</span>",
                 f"{path} not found: choose a model in Model › Choose model")
 
@@ -97,11 +152,43 @@ class PredictionController(QObject):
                 for label, path in available_models()]
 
     def set_model(self, path: str | None) -> None:
-        """Use ``path`` for prediction (None / '' = the bundled LU-Net)."""
-        self.model_path = str(path) if path else None
-        self._save_settings()
+        """Use ``path`` for prediction (None / '' = the bundled LU-Net): for the open folder when
+        it has a model of its own (the choice stays with that folder), else as the app default."""
+        from ..model.model_versions import ModelVersionError
+        folder = self.current_folder()
+        try:
+            own = folder is not None and self.registry().folder_choice(folder) is not None
+            if own:
+                self.registry().set_folder_model(folder, str(path) if path else None)
+        except ModelVersionError as exc:
+            messages.show_error(self.host, "Model", str(exc))
+            return
+        if not own:
+            self.model_path = str(path) if path else None
+            self._save_settings()
         self.modelChanged.emit()
-        self.statusMessage.emit(f"Prediction model: {self.model_name()}", 4000)
+        self.statusMessage.emit(f"Prediction model: {self.model_name()}"
+                                + (f" for the cases of {folder.name}" if own else ""), 4000)
+
+    def set_folder_model(self, folder: Path, path: str | None = None, version: str | None = None,
+                         default: bool = False) -> bool:
+        """Choose the model of ``folder``'s cases: a version, a model file (None: bundled), or
+        ``default`` (no choice: the app default). Other folders are not touched."""
+        from ..core.errors import DentsegError
+        reg = self.registry()
+        try:
+            if default:
+                reg.clear_folder_choice(folder)
+            elif version:
+                reg.set_folder_version(folder, version)
+            else:
+                reg.set_folder_model(folder, path)
+        except DentsegError as exc:
+            messages.show_error(self.host, "Model for this folder", str(exc))
+            return False
+        self.modelChanged.emit()
+        self.statusMessage.emit(f"The cases of {Path(folder).name} are now predicted with {self.model_name()}.", 6000)
+        return True
 
     def choose_model_file(self, path: str | Path | None = None) -> bool:
         """Let the user pick a model file; it is checked now (not at the next prediction): a file
@@ -197,20 +284,42 @@ class PredictionController(QObject):
         return self._start(jobs)
 
     def _start(self, jobs: list[PredictJob]) -> bool:
+        from ..model.model_versions import ModelVersionError
         self._errors = []
         self._flagged = 0
-        w = self.tracker.track(PredictWorker(jobs, self.model_path, self.compensation, parent=self), "predict")
+        self._done = 0
+        groups: dict[str | None, list[PredictJob]] = {}
+        try:              # each case with its folder's model
+            for job in jobs:
+                groups.setdefault(self.model_for(job.image_path), []).append(job)
+        except ModelVersionError as exc:
+            messages.show_error(self.host, "Prediction", f"{exc}\n\nNothing was predicted.")
+            return False
+        self._groups = list(groups.items())
+        self._start_group()
+        self.tracker.busyChanged.emit(True)
+        self.tracker.workerFinished.emit()     # actions: predict is now disabled
+        return True
+
+    def _start_group(self) -> None:
+        model, jobs = self._groups.pop(0)
+        w = self.tracker.track(PredictWorker(jobs, model, self.compensation, parent=self), "predict")
         w.progress.connect(self.tracker.set_progress)
         w.caseDone.connect(self._on_case_predicted)
         w.caseFailed.connect(self._on_case_failed)
-        w.succeeded.connect(lambda r: self._on_finished("ok", r))
+        w.succeeded.connect(lambda r: self._on_group_finished(r))
         w.failed.connect(lambda m: self._on_finished("failed", m))
         w.cancelled.connect(lambda: self._on_finished("cancelled", None))
-        self.tracker.set_progress(0, len(jobs), f"Predicting with {self.model_name()}…")
-        self.tracker.busyChanged.emit(True)
+        name = Path(model).stem if model else "bundled LU-Net"
+        self.tracker.set_progress(0, len(jobs), f"Predicting with {name}…")
         w.start()
-        self.tracker.workerFinished.emit()     # actions: predict is now disabled
-        return True
+
+    def _on_group_finished(self, result: Any) -> None:
+        self._done += result.get("done", 0) if isinstance(result, dict) else 0
+        if self._groups:                       # the next folder's model
+            self._start_group()
+            return
+        self._on_finished("ok", {"done": self._done})
 
     # ------------------------------------------------------------------ results
     def _on_case_predicted(self, outcome) -> None:
@@ -286,6 +395,7 @@ class PredictionController(QObject):
         self._errors.append(message)
 
     def _on_finished(self, outcome: str, payload: Any) -> None:
+        self._groups = []
         errors = list(self._errors)
         if outcome == "failed":
             messages.show_error(self.host, "Prediction failed", f"{payload}\n\nThe open case was not changed. "

@@ -123,6 +123,9 @@ class TrainingPanel(QWidget):
     """Choose cases, start/cancel, live curves. Emits ``modelTrained(path)`` when done."""
 
     modelTrained = Signal(str)
+    #: a run left a model: {model_path, outcome, cases (describe_training_cases, read at the
+    #: start), init (what it started from), config (the TrainConfig's fields)}
+    runFinished = Signal(object)
     useModelRequested = Signal(str)
     runningChanged = Signal(bool)
 
@@ -133,6 +136,7 @@ class TrainingPanel(QWidget):
         self.last_model: Path | None = None
         self.last_outcome: str | None = None
         self.history: list[dict] = []
+        self.run_info: dict[str, Any] = {}
         self._x = 0
 
         self.case_list = QListWidget(self)
@@ -291,6 +295,10 @@ class TrainingPanel(QWidget):
                                 "Check that PyTorch is installed, then restart DentSeg.")
             return False
         out_path.parent.mkdir(parents=True, exist_ok=True)
+        from ..model.model_versions import describe_training_cases
+        self.run_info = {"cases": describe_training_cases(cases), "init": self.init_combo.currentData(),
+                         "init_label": self.init_combo.currentText(),
+                         "config": dataclasses.asdict(config) if dataclasses.is_dataclass(config) else {}}
         self._reset_curves()
         self.worker = TrainWorker(data_dir, out_path, config, parent=self)
         self.worker.data.connect(self._on_progress)
@@ -384,6 +392,7 @@ class TrainingPanel(QWidget):
         self.use_button.setEnabled(path.is_file())
         self.refresh_models()
         self.modelTrained.emit(str(path))
+        self.runFinished.emit(dict(self.run_info, model_path=str(path), outcome=stop))
 
     def _on_failed(self, message: str) -> None:
         from . import messages
@@ -402,6 +411,7 @@ class TrainingPanel(QWidget):
             self.use_button.setEnabled(True)
             self.refresh_models()
             self.modelTrained.emit(str(out))
+            self.runFinished.emit(dict(self.run_info, model_path=str(out), outcome="cancelled"))
 
     def _on_thread_finished(self) -> None:
         self._set_running(False)

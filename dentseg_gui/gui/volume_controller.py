@@ -153,11 +153,13 @@ class VolumeController(QObject):
             ctx.check()
             ctx.progress(0, 0, "finding the upper central incisors…")
             try:
-                found = detector(vol, at=at, teeth=CENTRAL_INCISORS, progress=None, should_stop=ctx.should_stop)
+                found = detector(vol, at=at, teeth=CENTRAL_INCISORS,
+                                 progress=lambda d, t, s="": ctx.progress(d, t, s or "finding the incisors…"),
+                                 should_stop=ctx.should_stop)
                 err = "" if found else "no upper central incisor found"
             except DentsegError as exc:
                 if ctx.should_stop():
-                    raise
+                    raise Cancelled() from None
                 found, err = [], str(exc)
             return OpenedVolume(path, vol, {int(t.tooth): t for t in found}, err)
 
@@ -201,8 +203,13 @@ class VolumeController(QObject):
         vol, detector = self.volume, self.detector
 
         def work(ctx):
-            return detector(vol, at=tuple(float(v) for v in point_lps), teeth=CENTRAL_INCISORS,
-                            progress=None, should_stop=ctx.should_stop)
+            try:
+                return detector(vol, at=tuple(float(v) for v in point_lps), teeth=CENTRAL_INCISORS,
+                                progress=None, should_stop=ctx.should_stop)
+            except DentsegError:
+                if ctx.should_stop():
+                    raise Cancelled() from None
+                raise
 
         w = self.tracker.track(TaskWorker(work, name="find tooth", parent=self), "volume")
         w.succeeded.connect(self._on_found_at)

@@ -194,6 +194,7 @@ class VolumeView(QtWidgets.QWidget):
 
         self.tooth_combo = QtWidgets.QComboBox(self)
         self.tooth_combo.setToolTip("Tooth whose plane is shown (FDI number)")
+        self.tooth_combo.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.tooth_combo.activated.connect(lambda i: self.ctl.select_tooth(int(self.tooth_combo.itemData(i))))
         self.side_combo = QtWidgets.QComboBox(self)
         self.side_combo.addItems(["Sagittal", "Coronal"])

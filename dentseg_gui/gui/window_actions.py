@@ -92,6 +92,11 @@ class WindowActions:
         self.compensation.setChecked(bool(pred.compensation))
         self.compensation.toggled.connect(pred.set_compensation)
         self.train = A("&Train or fine-tune…", w.show_training)
+        self.annotate_next = A("&Annotate next", w.active.annotate_next, "Ctrl+Shift+N",
+                               "Open the unannotated case of this folder that the model needs most "
+                               "(ranks the cases first when needed)")
+        self.rank_cases = A("&Rank cases to annotate", w.active.rank, None,
+                            "Score every unannotated case of this folder: how much the model needs it annotated")
         self.prev = A("Previous case", lambda: session.step_case(-1), "Ctrl+PgUp")
         self.next = A("Next case", lambda: session.step_case(1), "Ctrl+PgDown")
         self.shortcuts = A("Keyboard &shortcuts", lambda: show_shortcuts(w), "F1")
@@ -161,7 +166,11 @@ class WindowActions:
         md.addAction(self.compensation)
         self.model_menu = md.addMenu("&Choose model")
         self.model_menu.aboutToShow.connect(self._fill_model_menu)
+        self.versions_menu = md.addMenu("Model &versions (this folder)")
+        self.versions_menu.aboutToShow.connect(lambda: w.active.fill_versions_menu(self.versions_menu))
         md.addSeparator()
+        md.addAction(self.annotate_next)
+        md.addAction(self.rank_cases)
         md.addAction(self.train)
 
         h = mb.addMenu("&Help")
@@ -280,6 +289,8 @@ class WindowActions:
         self.spacing.setEnabled(has_doc or bool(n))
         self.predict.setEnabled(has_doc and not predicting)
         self.predict_all.setEnabled(bool(n) and not predicting)
+        self.annotate_next.setEnabled(bool(n) and not predicting and not w.active.is_running())
+        self.rank_cases.setEnabled(bool(n) and not predicting and not w.active.is_running())
         for a in (self.csv_all, self.pdf_all, self.png_all, *self.exports.values()):
             a.setEnabled(bool(n))
         self.prev.setEnabled(n > 1)
@@ -294,7 +305,8 @@ def show_shortcuts(parent) -> None:
     rows = "".join(f"<tr><td><b>{s.shortcut}</b></td><td>{s.label}</td></tr>" for s in TOOL_SPECS)
     extra = [("Ctrl+O", "Open image(s)"), ("Ctrl+Shift+O", "Open folder"), ("Ctrl+S", "Save"),
              ("Ctrl+Z / Ctrl+Shift+Z", "Undo / redo"), ("Ctrl+R", "Predict current case"),
-             ("Ctrl+Shift+R", "Predict all cases"), ("Esc", "Cancel running work"),
+             ("Ctrl+Shift+R", "Predict all cases"), ("Ctrl+Shift+N", "Annotate next (neediest case)"),
+             ("Esc", "Cancel running work"),
              ("Ctrl+PgUp / PgDown", "Previous / next case"), ("Wheel", "Zoom at the cursor"),
              ("Middle or right drag, Space+drag", "Pan")]
     rows += "".join(f"<tr><td><b>{k}</b></td><td>{v}</td></tr>" for k, v in extra)

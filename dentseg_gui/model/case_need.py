@@ -56,10 +56,12 @@ class CaseNeed:
     weakest_landmark_confidence: float
     verdict: str | None               # the plausibility level passed in, if any
     parts: dict[str, float]           # each part on 0..1
+    weakest_landmark: str | None = None   # the landmark of ``weakest_landmark_confidence``
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("score", "disagreement", "landmark_spread_mm", "uncertainty",
-                                              "weakest_landmark_confidence", "verdict", "parts")}
+                                              "weakest_landmark_confidence", "verdict", "parts",
+                                              "weakest_landmark")}
 
 
 def _scaled(key: str, v: float) -> float:
@@ -99,13 +101,15 @@ def case_need(segmenter, image: SliceImage, spacing: tuple[float, float] | None 
     spread = float(np.mean(spreads)) if spreads else 0.0
     cert = segmentation_certainty(0.5 * (a.probs + probs_b))
     unc = 1.0 if cert is None else 1.0 - cert
+    confs = {n: min(c, b.landmark_confidence.get(n, c)) for n, c in a.landmark_confidence.items()}
+    weakest = min(confs, key=confs.get) if confs else None
     conf = min(min(a.landmark_confidence.values()), min(b.landmark_confidence.values()))
     parts = {"disagreement": max(_scaled("disagreement", dis), _scaled("landmark_spread_mm", spread)),
              "uncertainty": _scaled("uncertainty", unc),
              "weak_landmark": _scaled("weak_landmark", 1.0 - conf),
              "verdict": VERDICT_PART.get(verdict, 0.0) if verdict else 0.0}
     score = 1.0 - float(np.prod([1.0 - v for v in parts.values()]))
-    return CaseNeed(score, dis, spread, unc, conf, verdict, parts)
+    return CaseNeed(score, dis, spread, unc, conf, verdict, parts, weakest)
 
 
 def rank_cases(segmenter, cases: Iterable[tuple[str, SliceImage]],

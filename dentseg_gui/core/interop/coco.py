@@ -31,10 +31,10 @@ from ..annotation import LANDMARKS, REGIONS, Annotation
 from ..atomic import atomic_write_text
 from ..errors import DentsegError
 from ..geometry import mask_to_geometry
-from .common import (CaseRef, InteropError, InteropResult, ProgressFn, StopFn, check_stop,
+from .common import (CaseRef, InteropError, InteropResult, ProgressFn, StopFn, steps,
                      from_corner, hole_free_pieces, image_size_and_spacing, import_provenance,
                      now_iso, place_image, polygon_from_corner_points, ring_to_corner,
-                     save_imported_case, target_for, to_corner, unexpected, unite, Cancelled)
+                     save_imported_case, target_for, to_corner, unexpected, unite)
 
 KEYPOINT_CATEGORY = "incisor"
 MAX_JSON_BYTES = 1024 * 1024 * 1024
@@ -99,18 +99,13 @@ def export_coco(cases: Sequence[CaseRef], out_json: str | os.PathLike, progress:
     out = Path(out_json)
     res = InteropResult()
     keep: list[CaseRef] = []
-    for k, case in enumerate(cases):
-        try:
-            check_stop(should_stop)
-        except Cancelled:
-            res.cancelled = True
-            return res
-        if progress:
-            progress(k, len(cases), case.name)
+    for k, case in steps(cases, res, progress, should_stop):
         if not case.image_path.is_file():
             res.problems.append(f"{case.image_path}: image not found; a COCO file names its images")
             continue
         keep.append(case)
+    if res.cancelled:
+        return res
     if keep:
         doc = coco_document(keep, out.parent)
         atomic_write_text(out, json.dumps(doc, ensure_ascii=False, indent=1))
@@ -258,15 +253,8 @@ def import_coco(coco_json: str | os.PathLike, images_dir: str | os.PathLike,
         if isinstance(a, dict):
             by_image[a.get("image_id")].append(a)
     images = [im for im in data["images"] if isinstance(im, dict)]
-    for k, im in enumerate(images):
-        try:
-            check_stop(should_stop)
-        except Cancelled:
-            res.cancelled = True
-            break
+    for k, im in steps(images, res, progress, should_stop, name=lambda im: str(im.get("file_name", ""))):
         name = str(im.get("file_name", ""))
-        if progress:
-            progress(k, len(images), name)
         try:
             image_src = _find_image(images_dir, name)
             if image_src is None:

@@ -238,6 +238,18 @@ def check_stop(should_stop: StopFn | None) -> None:
         raise Cancelled("cancelled")
 
 
+def steps(items: Sequence, res: InteropResult, progress: ProgressFn | None, should_stop: StopFn | None,
+          name: Callable[[object], str] = lambda item: item.name):
+    """Yield ``(k, item)``, reporting progress before each; on Cancel mark ``res.cancelled`` and stop."""
+    for k, item in enumerate(items):
+        if should_stop is not None and should_stop():
+            res.cancelled = True
+            return
+        if progress:
+            progress(k, len(items), name(item))
+        yield k, item
+
+
 # --------------------------------------------------------------------------- writing an imported case
 
 

@@ -32,7 +32,7 @@ from ..errors import DentsegError
 from ..geometry import geometry_to_mask
 from ..measurements import measure
 from . import dicom_codes as dc
-from .common import (CaseRef, InteropError, InteropResult, ProgressFn, StopFn, check_stop, Cancelled,
+from .common import (CaseRef, InteropError, InteropResult, ProgressFn, StopFn, steps,
                      unexpected)
 
 SEG_SERIES_NUMBER = 9901
@@ -265,14 +265,7 @@ def export_dicom(cases: Sequence[CaseRef], out_dir: str | os.PathLike, progress:
                  should_stop: StopFn | None = None) -> InteropResult:
     out = Path(out_dir)
     res = InteropResult()
-    for k, case in enumerate(cases):
-        try:
-            check_stop(should_stop)
-        except Cancelled:
-            res.cancelled = True
-            break
-        if progress:
-            progress(k, len(cases), case.name)
+    for k, case in steps(cases, res, progress, should_stop):
         try:
             files = export_dicom_case(case, out)
         except DentsegError as exc:

@@ -38,10 +38,10 @@ from ..annotation import LANDMARKS, REGIONS, SUFFIX, Annotation
 from ..atomic import atomic_write_text
 from ..errors import DentsegError
 from ..geometry import as_multipolygon, mask_to_geometry
-from .common import (CaseRef, InteropError, InteropResult, ProgressFn, StopFn, check_stop,
+from .common import (CaseRef, InteropError, InteropResult, ProgressFn, StopFn, steps,
                      from_corner, hole_free_pieces, image_size_and_spacing, import_provenance,
                      place_image, polygon_from_corner_points, ring_to_corner, save_imported_case,
-                     target_for, to_corner, unexpected, unite, Cancelled)
+                     target_for, to_corner, unexpected, unite)
 
 #: the labelme release whose file layout we write (labelme 5: shapes carry description + mask)
 LABELME_VERSION = "5.5.0"
@@ -242,14 +242,7 @@ def import_labelme(paths: Sequence[str | os.PathLike], label_map: dict[str, str]
     files, problems = labelme_files(paths)
     res = InteropResult(problems=list(problems))
     unmapped_all: Counter = Counter()
-    for k, f in enumerate(files):
-        try:
-            check_stop(should_stop)
-        except Cancelled:
-            res.cancelled = True
-            break
-        if progress:
-            progress(k, len(files), f.name)
+    for k, f in steps(files, res, progress, should_stop):
         try:
             lf = read_labelme(f)
             src, data, name = _image_name_and_bytes(lf)
@@ -357,14 +350,7 @@ def export_labelme(cases: Sequence[CaseRef], out_dir: str | os.PathLike, embed: 
     out = Path(out_dir)
     res = InteropResult()
     seen: dict[Path, str] = {}
-    for k, case in enumerate(cases):
-        try:
-            check_stop(should_stop)
-        except Cancelled:
-            res.cancelled = True
-            break
-        if progress:
-            progress(k, len(cases), case.name)
+    for k, case in steps(cases, res, progress, should_stop):
         target = out / (Path(case.annotation.image_path).stem + ".json")
         if target in seen:
             res.problems.append(f"{case.name}: same name as {seen[target]}; both would be {target.name}")
