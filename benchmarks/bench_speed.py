@@ -270,8 +270,8 @@ def bench_models(args) -> None:
         data, _ = export_onnx_bytes(model)
         p = OUT / f"{arch}.onnx"
         p.write_bytes(data)
-        engines[(arch, "onnx")] = OnnxEngine(p, sha256_bytes(data), 2, model.size_multiple)
-        engines[(arch, "torch")] = TorchEngine(model, 2)
+        engines[(arch, "onnx")] = OnnxEngine(p, sha256_bytes(data), args.threads, model.size_multiple)
+        engines[(arch, "torch")] = TorchEngine(model, args.threads)
     for eng in engines.values():
         for x in inputs.values():
             eng.run(x)
@@ -282,7 +282,7 @@ def bench_models(args) -> None:
                 t = time.perf_counter()
                 eng.run(x)
                 ts[(k, side)].append(1000 * (time.perf_counter() - t))
-    print(f"# network alone, 2 threads, median of {args.reps * 5}, all timed in turns ({load_info()})")
+    print(f"# network alone, {args.threads} thread(s), median of {args.reps * 5}, all timed in turns ({load_info()})")
     print("| network | engine | 240x240 ms | 384x384 ms |")
     print("|---|---|---|---|")
     for arch, eng in engines:
@@ -298,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("what", choices=("cli", "load", "threads", "batch", "latency", "edits", "memory", "models"))
     p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--threads", type=int, default=2, help="models: threads of each engine (default 2)")
     p.add_argument("--engine", default="auto", choices=("auto", "onnx", "torch"))
     p.add_argument("--only", default="", help="threads: comma-separated substrings of the configurations")
     args = p.parse_args(argv)

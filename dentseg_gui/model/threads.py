@@ -9,11 +9,14 @@ from each other as soon as something else runs, so
   has to be in the environment before ``import torch``); a value the user set wins;
 * ONNX Runtime's intra-op threads do not spin either (session option
   ``session.intra_op.allow_spinning = 0``, set in ``engine.py``);
-* the thread count is the number of cores this process may run on, at most
-  ``MAX_INFERENCE_THREADS`` (the network is small: beyond 4 threads a 384x384 slice
-  gains nothing and a shared machine loses), or what ``--threads N`` /
-  ``DENTSEG_THREADS`` ask for. Training uses the same rule (``--threads`` on
-  ``dentseg train``).
+* inference uses **half** the cores this process may run on (at least 1, at most
+  ``MAX_INFERENCE_THREADS``): on an idle 2-core machine one ONNX Runtime thread segments a
+  384x384 slice as fast as two (88 vs 89 ms), and beside one CPU-bound process it stays
+  there (93 ms) while two threads, one of which must wait for the busy core at every
+  parallel step, take 520-530 ms (docs/adr/0011, "Re-measured idle"). The other core
+  serves the batch pipeline's reading and writing;
+* training uses the cores this process may run on, at most ``MAX_TRAINING_THREADS``;
+* ``--threads N`` / ``DENTSEG_THREADS`` override both.
 
 Torch-free, so the CLI can decide before anything heavy is imported.
 """
@@ -55,10 +58,10 @@ def _requested(requested: int | None) -> int | None:
 
 def inference_threads(requested: int | None = None) -> int:
     """Threads for the network at inference: ``requested`` (``--threads``), else the env var,
-    else all available cores up to ``MAX_INFERENCE_THREADS``."""
+    else half the available cores (at least 1) up to ``MAX_INFERENCE_THREADS``."""
     n = _requested(requested)
     if n is None:
-        n = min(available_cores(), MAX_INFERENCE_THREADS)
+        n = min(max(1, available_cores() // 2), MAX_INFERENCE_THREADS)
     return max(1, min(MAX_THREADS, n))
 
 
