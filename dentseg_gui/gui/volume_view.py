@@ -238,20 +238,26 @@ class VolumeView(QtWidgets.QWidget):
         self.info.setWordWrap(True)
         self.info.setStyleSheet("color:#666;")
 
+        # two short rows rather than one long one, so the volume tab does not force the docks
+        # beside it narrower than the slice tab needs them
         controls = QtWidgets.QHBoxLayout()
-        for label, w in (("Tooth", self.tooth_combo), ("View", self.side_combo), ("Rotate", self.rotation),
-                         ("Slab", self.slab), ("Planes", self.offsets), ("Window", self.window_combo)):
+        for label, w in (("Tooth", self.tooth_combo), ("View", self.side_combo), ("Window", self.window_combo),
+                         ("Rotate", self.rotation)):
             controls.addWidget(QtWidgets.QLabel(label, self))
             controls.addWidget(w)
         controls.addStretch(1)
         actions = QtWidgets.QHBoxLayout()
-        actions.addWidget(self.info, 1)
+        for label, w in (("Slab", self.slab), ("Planes", self.offsets)):
+            actions.addWidget(QtWidgets.QLabel(label, self))
+            actions.addWidget(w)
+        actions.addStretch(1)
         for b in (self.reset_button, self.measure_button, self.measure_both_button):
             actions.addWidget(b)
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(controls)
         lay.addWidget(views, 1)
+        lay.addWidget(self.info)
         lay.addLayout(actions)
 
         for ref in (self.axial, self.side):
