@@ -134,3 +134,17 @@ def test_an_mr_scan_is_refused_by_its_modality():
     v = head_mr_volume(0, spacing=3.0)
     with pytest.raises(VolumeError, match="MR scan"):
         detect_incisors(v)
+
+
+def test_coarse_slices_do_not_turn_bright_dentin_into_enamel():
+    """0.39 x 0.39 x 0.61 mm voxels: the root's core mixes pulp and dentin, and its bright
+    dentin once passed for enamel, putting the CEJ 9 mm apical; both teeth were refused."""
+    from dentseg_gui.core.tooth_axis_fit import LocalLevels
+    lv = LocalLevels(dentin=1226.0, dentin_hi=1990.0, enamel=2443.0, around=326.0, plates=898.0, soft=-36.0)
+    assert lv.enamel_thr > lv.dentin_hi
+    pv = generate_phantom_volume(8001)          # its drawn voxels: 0.3855 x 0.3855 x 0.6077 mm
+    assert pv.volume.spacing[2] > 0.6
+    found = {a.tooth: a for a in detect_incisors(pv.volume)}
+    for n in (11, 21):
+        assert axis_distance(found[n], pv.teeth[n]) <= MAX_AXIS_MM
+        assert plane_angle(found[n], pv.teeth[n]) <= MAX_PLANE_DEG

@@ -117,7 +117,11 @@ class LocalLevels:
 
     @property
     def enamel_thr(self) -> float:
-        return self.dentin + 0.5 * (self.enamel - self.dentin)
+        """Halfway from dentin to enamel, and never below the brightest dentin: with coarse slices
+        the root's core mixes pulp and dentin, so its typical value can sit far below its
+        bright part, which must not pass for enamel (phantom standard 8001, 0.61 mm slices)."""
+        return max(self.dentin + 0.5 * (self.enamel - self.dentin),
+                   self.dentin_hi + 0.25 * (self.enamel - self.dentin_hi))
 
     @property
     def cej_thr(self) -> float:

@@ -37,6 +37,7 @@ SUPPORTED = (11, 12, 13, 21, 22, 23)
 MIN_SLICES = 8
 MIN_EXTENT_MM = 12.0
 AT_RADIUS_MM = 4.0              # how far from a tooth piece a crown click may land
+AT_AXIS_MM = 2.5                # a tooth found from a neighbouring piece must have the click this near its axis
 MIN_CONTRAST = 8.0              # enamel above soft tissue, in widths of the soft-tissue peak
 
 
@@ -249,6 +250,7 @@ def _at_point(volume: Volume, at: np.ndarray, c: Coarse, lev: Levels, pieces: li
                 pieces = pieces + [cand]
                 pmap = PieceMap(c, pieces)
                 break
+    if piece is None or dist > AT_RADIUS_MM:
         raise VolumeError(f"no tooth found at ({', '.join(f'{v:.1f}' for v in at)}) mm in {_name(volume)}: "
                           f"the nearest tooth-like structure is "
                           + (f"{dist:.1f} mm away" if piece is not None else "nowhere")
@@ -264,9 +266,35 @@ def _at_point(volume: Volume, at: np.ndarray, c: Coarse, lev: Levels, pieces: li
         extra.append("numbered from its side of the midline (arch order unclear)")
     ax = _axis_of(volume, piece, arch, pmap, fdi, extra, soft_level=lev.soft)
     if ax is None:
+        ax = _axis_from_a_neighbouring_piece(volume, at, piece, pieces, arch, pmap, extra, lev)
+    if ax is None:
         raise VolumeError(f"the tooth at ({', '.join(f'{v:.1f}' for v in at)}) mm was found but its root could "
                           f"not be followed in {_name(volume)}; check the scan covers the whole root")
     return DetectionReport([ax], {}, notes)
+
+
+def _axis_from_a_neighbouring_piece(volume: Volume, at: np.ndarray, first: Piece, pieces: list[Piece],
+                                    arch: Arch | None, pmap: PieceMap, extra: list[str], lev: Levels):
+    """When the piece at the point cannot be followed (coarse slices can cut a tooth in two: the
+    crown and the root as separate pieces), the next-nearest upper pieces within reach, kept only
+    if the axis they give passes through the clicked crown (within ``AT_AXIS_MM``)."""
+    near = sorted((float(np.min(np.linalg.norm(p.pts - at, axis=1))), i) for i, p in enumerate(pieces)
+                  if p is not first and p.tooth_like and p.upper)
+    for d, i in near:
+        if d > AT_RADIUS_MM:
+            break
+        p = pieces[i]
+        fdi = p.fdi if p.fdi in SUPPORTED else first.fdi
+        if fdi not in SUPPORTED:
+            continue
+        ax = _axis_of(volume, p, arch, pmap, fdi, extra + ["followed from the root piece next to the crown"],
+                      soft_level=lev.soft)
+        if ax is None:
+            continue
+        w = at - ax.cej
+        if np.linalg.norm(w - (w @ ax.axis) * ax.axis) <= AT_AXIS_MM:
+            return ax
+    return None
 
 
 def _nearest_piece(pieces: list[Piece], at: np.ndarray) -> tuple[Piece | None, float]:
