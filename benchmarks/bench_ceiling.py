@@ -16,7 +16,7 @@ the network by an oracle and runs everything else unchanged, on each case of a f
 each scored with compensation on (as ``Predictor`` predicts) and off, with the mean
 of the ``model_eval`` summary metrics over the cases and per pixel spacing.
 
-    python benchmarks/bench_ceiling.py --style site2 --seed 30100 --n 24    # ~1 min
+    python benchmarks/bench_ceiling.py --style site2 --seed 30100 --n 24    # ~25 s
 """
 
 from __future__ import annotations
