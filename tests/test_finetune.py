@@ -31,6 +31,15 @@ def test_the_plan_holds_nothing_out_of_small_sets_and_keeps_batchnorm_statistics
     assert finetune_plan(SPLIT_FROM_CASES).validation == "split"
 
 
+def test_only_a_single_case_is_held_near_the_initial_weights():
+    # measured: the anchor helps one case and holds back what 2-4 cases of a very different site teach
+    assert finetune_plan(1).anchor_weight > 0
+    assert resolve_settings(TrainConfig(init="x"), 1, True).anchor_weight == finetune_plan(1).anchor_weight
+    assert all(finetune_plan(n).anchor_weight == 0 for n in (2, 4, 9, 20, LARGE_SET_CASES + 1))
+    assert resolve_settings(TrainConfig(init="x", anchor_weight=0.0), 1, True).anchor_weight == 0
+    assert resolve_settings(TrainConfig(), 1, False).anchor_weight == 0       # fresh training: never
+
+
 def test_the_step_budget_grows_with_the_cases_and_stays_small():
     steps = [finetune_plan(n).epochs * steps_per_epoch(n, resolve_settings(TrainConfig(init="x"), n, True), 8)
              for n in (1, 2, 4, 8, 20)]

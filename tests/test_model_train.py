@@ -333,10 +333,17 @@ def test_cej_far_from_the_enamel_end_is_replaced():
     good = np.array([[23.0, 40.0], [57.0, 40.0], apex])
     pts, src = reconcile_cej(good, np.ones(3), enamel, pab, spacing_mm=0.2)
     assert src == {"CEJ_labial": "heatmap", "CEJ_palatal": "heatmap", "apex": "heatmap"}
-    bad = np.array([[23.0, 52.0], [57.0, 40.0], apex])  # labial CEJ 2.4 mm too low
-    pts, src = reconcile_cej(bad, np.ones(3), enamel, pab, spacing_mm=0.2)
+    bad = np.array([[23.0, 52.0], [57.0, 40.0], apex])  # labial CEJ 2.4 mm too low, heatmap unsure
+    pts, src = reconcile_cej(bad, np.array([0.5, 0.9, 0.9]), enamel, pab, spacing_mm=0.2)
     assert src["CEJ_labial"] == "enamel_end" and src["CEJ_palatal"] == "heatmap"
     np.testing.assert_allclose(pts[0], [22.5, 40.0], atol=0.6)
+    # a heatmap sure of itself is kept however far the cap ends (a streaked cap can end mm short)
+    pts, src = reconcile_cej(bad, np.array([0.9, 0.9, 0.9]), enamel, pab, spacing_mm=0.2)
+    assert src["CEJ_labial"] == "heatmap"
+    np.testing.assert_allclose(pts[0], bad[0])
+    # an unsure one is replaced even when near
+    pts, src = reconcile_cej(good, np.array([0.2, 0.9, 0.9]), enamel, pab, spacing_mm=0.2)
+    assert src["CEJ_labial"] == "enamel_end"
 
 
 # --------------------------------------------------------------------------- inference

@@ -16,7 +16,16 @@ scanner needs, measured in ``benchmarks/bench_finetune.py`` (docs/model.md, "Fin
   0.47 -> 1.7-2.3 mm); from four it changed nothing;
 * **learning rate 3e-4** (1e-3 lost 0.005-0.03 Dice at 1 and 4 cases) and a short schedule
   that grows with the cases: 30 steps of 8 crops for one case (~35 s on this CPU), 48 for
-  four (~50-60 s). Twice the steps gained nothing measurable (0.937 / 0.904 -> 0.935 / 0.907).
+  four (~50-60 s). Twice the steps gained nothing measurable (0.937 / 0.904 -> 0.935 / 0.907);
+* **one case: held near the starting weights** (L2-SP, ``anchor_weight`` 3 x the summed
+  squared change of every weight): a single case pulls an unanchored model toward itself and
+  the site's other cases get worse than with no fine-tune at all. Measured in four one-case
+  fine-tunes (v3 on two different site2 cases and on a shifted case, v2 on a shifted case;
+  docs/benchmarks.md, "What caps fine-tuning") the anchor was better on Dice and landmarks in
+  every one (v3, site2 case 30000: 0.946 / 0.854, PAB height error 0.44 mm -> 0.953 / 0.872,
+  0.28 mm). From two cases on it is off: where a site differs a lot from the training data
+  (v2 on shifted phantoms) it held back what 2-4 cases teach (landmark error 0.54 -> 0.96 mm
+  at 4 cases with anchor 3).
 
 From ``LARGE_SET_CASES`` cases on, fine-tuning keeps the older recipe (learning rate 3e-4,
 statistics frozen as they are, 10 % validation split) so that stage 2 of the bundled
@@ -55,17 +64,18 @@ class FinetunePlan:
     validation: str                  # 'training cases' | 'split'
     augment: AugmentConfig
     why: str
-    anchor_weight: float = 0.0       # L2-SP toward the initial weights (measured: no effect at 0.01)
+    anchor_weight: float = 0.0       # L2-SP toward the initial weights (0.01: no effect; 3: one case)
 
 
-#: (up to this many cases, epochs, samples per epoch, learning rate) - the step budget grows
-#: with the cases; measured on this 2-core CPU (docs/benchmarks.md, "fine-tune timing")
+#: (up to this many cases, epochs, samples per epoch, learning rate, L2-SP anchor weight) - the
+#: step budget grows with the cases; measured on this 2-core CPU (docs/benchmarks.md, "fine-tune
+#: timing"); the anchor only for a single case (module docstring)
 PLAN_TABLE = (
-    (1, 5, 48, 3e-4),
-    (2, 6, 48, 3e-4),
-    (4, 6, 64, 3e-4),
-    (9, 6, 80, 3e-4),
-    (LARGE_SET_CASES - 1, 8, 96, 3e-4),
+    (1, 5, 48, 3e-4, 3.0),
+    (2, 6, 48, 3e-4, 0.0),
+    (4, 6, 64, 3e-4, 0.0),
+    (9, 6, 80, 3e-4, 0.0),
+    (LARGE_SET_CASES - 1, 8, 96, 3e-4, 0.0),
 )
 
 
@@ -75,13 +85,15 @@ def finetune_plan(n_cases: int) -> FinetunePlan:
     if n >= LARGE_SET_CASES:
         return FinetunePlan(LEGACY_FINETUNE_EPOCHS, FRESH_MIN_SAMPLES, LEGACY_FINETUNE_LR, 0, "frozen", "split",
                             BASIC_AUGMENT, f"{n} cases: the large-set recipe (bundled stage 2)")
-    for upto, epochs, samples, lr in PLAN_TABLE:
+    for upto, epochs, samples, lr, anchor in PLAN_TABLE:
         if n <= upto:
             break
     validation = "split" if n >= SPLIT_FROM_CASES else "training cases"
     return FinetunePlan(epochs, samples, lr, 0, "frozen", validation, BASIC_AUGMENT,
                         f"{n} case(s): {epochs} epochs of {max(n, samples)} crops, lr {lr:g}, BatchNorm "
-                        f"statistics kept, {'10 % held out' if validation == 'split' else 'nothing held out'}")
+                        f"statistics kept, {'10 % held out' if validation == 'split' else 'nothing held out'}"
+                        + (f", held near the initial weights (L2-SP {anchor:g})" if anchor else ""),
+                        anchor_weight=anchor)
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ network is unsure or undecided between places).
 
 Cross-check: by definition the CEJ is where the enamel ends, so the two most
 apical points of the predicted enamel cap, one on each side of the tooth's
-long axis, are independent CEJ candidates. A heatmap CEJ far (> 1.5 mm) from the
-candidate on its side, or with low confidence, is replaced by that candidate;
+long axis, are independent CEJ candidates. A heatmap CEJ with low confidence (< 0.3), or
+far (> 1.5 mm) from the candidate on its side while not sure of itself (< 0.7), is replaced
+by that candidate;
 ``landmark_source`` records which one was used. Which side is palatal comes from
 the PAB (it lies palatal to the root), else from the heatmap CEJ_palatal.
 """
@@ -32,6 +33,13 @@ WINDOW_RADIUS = 3
 #: good points with worse ones. 1.5 mm still catches a heatmap that is plainly wrong.
 MAX_CEJ_DISAGREEMENT_MM = 1.5
 MIN_CEJ_CONFIDENCE = 0.3
+#: A heatmap CEJ at least this sure of itself is kept however far the enamel end is: on
+#: shifted, wide and site2 phantoms (bundled v3, v2 and models fine-tuned on 1-4 site2 cases)
+#: every replacement of such a point by a distant enamel end made it worse - the predicted cap
+#: of a thin or streaked crown can end 2-5 mm short (docs/benchmarks.md, "What caps
+#: fine-tuning"); on standard and faint phantoms the rule never fired. 0.7 = the plausibility
+#: check's default landmark threshold (``quality.py``).
+TRUSTED_CEJ_CONFIDENCE = 0.7
 #: Probability above which a pixel counts as enamel when looking for the cap's ends
 #: (below 0.5 so the thin tapering tail is kept).
 ENAMEL_END_THRESHOLD = 0.2
@@ -162,7 +170,8 @@ def _palatal_sign(c: np.ndarray, x_dir: np.ndarray, pab_prob: np.ndarray | None,
 def reconcile_cej(points: np.ndarray, confidence: np.ndarray, enamel_prob: np.ndarray,
                   pab_prob: np.ndarray | None, spacing_mm: float,
                   max_disagreement_mm: float = MAX_CEJ_DISAGREEMENT_MM,
-                  min_confidence: float = MIN_CEJ_CONFIDENCE) -> tuple[np.ndarray, dict[str, str]]:
+                  min_confidence: float = MIN_CEJ_CONFIDENCE,
+                  trusted_confidence: float = TRUSTED_CEJ_CONFIDENCE) -> tuple[np.ndarray, dict[str, str]]:
     """Cross-check the heatmap CEJs (``points`` in ``LANDMARKS`` order) against the enamel ends.
 
     Returns the points to use and ``{landmark: 'heatmap' | 'enamel_end'}``.
@@ -176,7 +185,8 @@ def reconcile_cej(points: np.ndarray, confidence: np.ndarray, enamel_prob: np.nd
         return out, source
     for idx, cand in ((il, ends.labial), (ip, ends.palatal)):
         dist_mm = float(np.hypot(*(out[idx] - cand))) * spacing_mm
-        if dist_mm > max_disagreement_mm or confidence[idx] < min_confidence:
+        if confidence[idx] < min_confidence or (dist_mm > max_disagreement_mm
+                                                 and confidence[idx] < trusted_confidence):
             out[idx] = cand
             source[LANDMARKS[idx]] = "enamel_end"
     return out, source
