@@ -148,3 +148,8 @@ def test_coarse_slices_do_not_turn_bright_dentin_into_enamel():
     for n in (11, 21):
         assert axis_distance(found[n], pv.teeth[n]) <= MAX_AXIS_MM
         assert plane_angle(found[n], pv.teeth[n]) <= MAX_PLANE_DEG
+    # a click in 11's crown: here the coarse copy cuts 11 into a crown piece (numbered 12 by the
+    # arch) and a root piece; the tooth is numbered by the piece its root runs through
+    true = pv.teeth[11]
+    (a,) = detect_incisors(pv.volume, at=true.cej + 0.45 * (true.incisal - true.cej))
+    assert a.tooth == 11 and axis_distance(a, true) <= MAX_AXIS_MM

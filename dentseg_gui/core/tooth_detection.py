@@ -270,7 +270,29 @@ def _at_point(volume: Volume, at: np.ndarray, c: Coarse, lev: Levels, pieces: li
     if ax is None:
         raise VolumeError(f"the tooth at ({', '.join(f'{v:.1f}' for v in at)}) mm was found but its root could "
                           f"not be followed in {_name(volume)}; check the scan covers the whole root")
-    return DetectionReport([ax], {}, notes)
+    return DetectionReport([_numbered_by_its_root(ax, piece, pieces)], {}, notes)
+
+
+def _numbered_by_its_root(ax: ToothAxis, piece: Piece, pieces: list[Piece]) -> ToothAxis:
+    """Coarse slices can cut one tooth into a crown piece and a root piece that the arch numbers
+    as two teeth (phantom standard 8001: 11's crown numbered 12). A tooth found from a click in
+    its crown takes the number of the numbered piece its root runs through, when that is
+    clearly another piece on the same side of the midline."""
+    mid = 0.5 * (np.asarray(ax.cej) + np.asarray(ax.apex))
+
+    def dist(p: Piece) -> float:
+        return float(np.min(np.linalg.norm(p.pts - mid, axis=1)))
+
+    others = [p for p in pieces if p is not piece and p.upper and p.fdi in SUPPORTED
+              and p.fdi // 10 == ax.tooth // 10]
+    if not others:
+        return ax
+    best = min(others, key=dist)
+    if dist(best) <= 1.0 and dist(piece) > dist(best) + 1.5 and best.fdi != ax.tooth:
+        from dataclasses import replace
+        return replace(ax, tooth=int(best.fdi), notes=list(ax.notes) + [
+            f"numbered {best.fdi} by its root (the crown was seen as a separate piece)"])
+    return ax
 
 
 def _axis_from_a_neighbouring_piece(volume: Volume, at: np.ndarray, first: Piece, pieces: list[Piece],
