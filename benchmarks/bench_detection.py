@@ -40,6 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from dentseg_gui.core.axis_edit import axis_distance_mm, plane_angle_deg  # noqa: E402
 from dentseg_gui.core.image import SliceImage  # noqa: E402
 from dentseg_gui.core.phantom.nondental import KINDS, nondental_volume  # noqa: E402
 from dentseg_gui.core.phantom.volume import generate_phantom_volume  # noqa: E402
@@ -54,25 +55,10 @@ MAX_PLANE_DEG = 3.0
 THICK = ("pab_thickness_25_mm", "pab_thickness_50_mm", "pab_thickness_75_mm", "pab_thickness_90_mm")
 
 
-def axis_distance(found: ToothAxis, true: ToothAxis) -> float:
-    d = found.axis
-    out = 0.0
-    for p in (true.cej, true.apex):
-        w = np.asarray(p) - np.asarray(found.cej)
-        out = max(out, float(np.linalg.norm(w - (w @ d) * d)))
-    return out
-
-
-def plane_angle(found: ToothAxis, true: ToothAxis) -> float:
-    n_f = plane_for_tooth(found, 0.5).normal
-    n_t = plane_for_tooth(true, 0.5).normal
-    return float(np.degrees(np.arccos(min(1.0, abs(float(n_f @ n_t))))))
-
-
 def ok(found: ToothAxis | None, true: ToothAxis, fdi: int) -> tuple[bool, float, float]:
     if found is None or found.tooth != fdi:
         return False, float("nan"), float("nan")
-    d, a = axis_distance(found, true), plane_angle(found, true)
+    d, a = axis_distance_mm(found, true), plane_angle_deg(found, true)
     return d <= MAX_AXIS_MM and a <= MAX_PLANE_DEG, d, a
 
 

@@ -5,30 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dentseg_gui.core.axis_edit import axis_distance_mm as axis_distance
+from dentseg_gui.core.axis_edit import plane_angle_deg as plane_angle
 from dentseg_gui.core.phantom.nondental import nondental_volume
 from dentseg_gui.core.phantom.volume import generate_phantom_volume
 from dentseg_gui.core.tooth_detection import DetectionCancelled, detect_incisors, find_teeth
-from dentseg_gui.core.volume import ToothAxis, Volume, VolumeError, plane_for_tooth
+from dentseg_gui.core.volume import Volume, VolumeError
 
 MAX_AXIS_MM = 0.5
 MAX_PLANE_DEG = 3.0
-
-
-def axis_distance(found: ToothAxis, true: ToothAxis) -> float:
-    """The larger distance of the true CEJ midpoint and apex from the found axis line (mm)."""
-    d = found.axis
-    out = 0.0
-    for p in (true.cej, true.apex):
-        w = np.asarray(p) - np.asarray(found.cej)
-        out = max(out, float(np.linalg.norm(w - (w @ d) * d)))
-    return out
-
-
-def plane_angle(found: ToothAxis, true: ToothAxis) -> float:
-    """Angle (degrees) between the found and the true labio-palatal planes (their normals)."""
-    n_f = plane_for_tooth(found, 0.5).normal
-    n_t = plane_for_tooth(true, 0.5).normal
-    return float(np.degrees(np.arccos(min(1.0, abs(float(n_f @ n_t))))))
 
 
 @pytest.fixture(scope="module", params=[3, 7])

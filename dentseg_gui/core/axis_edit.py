@@ -68,9 +68,13 @@ def rotated_about_axis(axis: ToothAxis, degrees: float) -> ToothAxis:
 
 
 def plane_angle_deg(a: ToothAxis, b: ToothAxis) -> float:
-    """Angle between the labio-palatal planes of two axes (degrees, 0..90)."""
-    na, nb = _unit(np.asarray(a.mesiodistal, float)), _unit(np.asarray(b.mesiodistal, float))
-    return math.degrees(math.acos(min(1.0, abs(float(na @ nb)))))
+    """Angle between the labio-palatal planes of two axes (degrees, 0..90): between their normals,
+    the mesio-distal directions made perpendicular to the long axes (as ``plane_for_tooth`` does)."""
+    def normal(t: ToothAxis) -> np.ndarray:
+        ax, md = t.axis, np.asarray(t.mesiodistal, float)
+        return _unit(md - ax * float(md @ ax))
+
+    return math.degrees(math.acos(min(1.0, abs(float(normal(a) @ normal(b))))))
 
 
 def axis_distance_mm(found: ToothAxis, truth: ToothAxis) -> float:
