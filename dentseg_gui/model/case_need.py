@@ -34,6 +34,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 
+from ..core.geometry import dice
 from ..core.image import SliceImage
 from .quality import segmentation_certainty
 
@@ -69,11 +70,6 @@ def _scaled(key: str, v: float) -> float:
     return float(np.clip((v - lo) / (hi - lo), 0.0, 1.0))
 
 
-def _dice(a: np.ndarray, b: np.ndarray) -> float:
-    s = a.sum() + b.sum()
-    return 1.0 if s == 0 else float(2.0 * (a & b).sum() / s)
-
-
 def single_view(segmenter):
     """A shallow copy of a ``Segmenter`` running one view only (shares the loaded network)."""
     one = copy.copy(segmenter)
@@ -92,7 +88,7 @@ def case_need(segmenter, image: SliceImage, spacing: tuple[float, float] | None 
     probs_b = b.probs[:, :, ::-1]
     w = image.width
     lab_a, lab_b = a.labels(), np.argmax(probs_b, axis=0)
-    dis = 1.0 - 0.5 * (_dice(lab_a == 1, lab_b == 1) + _dice(lab_a == 2, lab_b == 2))
+    dis = 1.0 - 0.5 * (dice(lab_a == 1, lab_b == 1) + dice(lab_a == 2, lab_b == 2))
     sr, sc = a.spacing_used
     spreads = []
     for name, (xa, ya) in a.landmarks.items():
