@@ -89,10 +89,16 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def _check_seed(seed) -> int:
+def check_seed(seed) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise PhantomStyleError(f"phantom seed must be a non-negative integer, got {seed!r}")
     return int(seed)
+
+
+def check_volume_style(style: str) -> None:
+    if style not in VOLUME_STYLES:
+        raise PhantomStyleError(f"unknown phantom volume style {style!r}; choose one of: "
+                                f"{', '.join(VOLUME_STYLES)}")
 
 
 def generate_phantom_volume(seed: int, style: str = "standard", *, spacing_mm=None,
@@ -107,10 +113,8 @@ def generate_phantom_volume(seed: int, style: str = "standard", *, spacing_mm=No
     ``noise=False``: no noise, streaks or cupping (blur kept).
     ``slice_spacing_mm``: pixel spacing of the truth slices (default: the finest voxel spacing).
     """
-    seed = _check_seed(seed)
-    if style not in VOLUME_STYLES:
-        raise PhantomStyleError(f"unknown phantom volume style {style!r}; choose one of: "
-                                f"{', '.join(VOLUME_STYLES)}")
+    seed = check_seed(seed)
+    check_volume_style(style)
     t0 = time.perf_counter()
     vp = sample_volume_params(seed, style)
     g = np.random.default_rng([seed, 79, VOLUME_STYLES.index(style)])

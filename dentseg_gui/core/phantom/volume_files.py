@@ -22,8 +22,7 @@ from typing import Callable
 from ..atomic import atomic_write_text
 from ..errors import DentsegError
 from .params import PhantomStyleError
-from .volume import generate_phantom_volume
-from .volume_params import VOLUME_STYLES
+from .volume import check_seed, check_volume_style, generate_phantom_volume
 
 VOLUME_FORMATS = ("dicom", "nifti", "nrrd")
 
@@ -38,12 +37,10 @@ def write_phantom_volumes(out_dir: str | os.PathLike, n: int, seed: int = 0, sty
     """Write ``n`` phantom volumes into ``out_dir``; returns the volume paths (folder or file)."""
     if fmt not in VOLUME_FORMATS:
         raise PhantomStyleError(f"unknown volume format {fmt!r}; choose one of: {', '.join(VOLUME_FORMATS)}")
-    if style not in VOLUME_STYLES:
-        raise PhantomStyleError(f"unknown phantom volume style {style!r}; choose one of: {', '.join(VOLUME_STYLES)}")
+    check_volume_style(style)
+    seed = check_seed(seed)
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise PhantomStyleError(f"number of phantom volumes must be a non-negative integer, got {n!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise PhantomStyleError(f"phantom seed must be a non-negative integer, got {seed!r}")
     from ..volume_io import write_dicom_series, write_nifti, write_nrrd
 
     out = Path(out_dir)
