@@ -62,10 +62,16 @@ def ok(found: ToothAxis | None, true: ToothAxis, fdi: int) -> tuple[bool, float,
     return d <= MAX_AXIS_MM and a <= MAX_PLANE_DEG, d, a
 
 
-def measure_plane(predictor, volume: Volume, plane, name: str) -> dict:
+def predict_plane(predictor, volume: Volume, plane, name: str):
+    """The annotation ``predictor`` makes of ``plane`` resliced from ``volume`` (as ``dentseg slice``
+    and ``dentseg predict`` would)."""
     img = reslice(volume, plane)
     image = SliceImage(img, plane.spacing, name, kind="dicom", bit_depth=16)
-    return predictor.predict_image(image).annotation.measurements
+    return predictor.predict_image(image).annotation
+
+
+def measure_plane(predictor, volume: Volume, plane, name: str) -> dict:
+    return predict_plane(predictor, volume, plane, name).measurements
 
 
 def run_style(style: str, n: int, predictor, rows_out: list, seed0: int = SEED0) -> dict:

@@ -22,9 +22,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dentseg_gui.core.image import SliceImage  # noqa: E402
+from bench_detection import predict_plane  # noqa: E402
 from dentseg_gui.core.phantom.volume import generate_phantom_volume  # noqa: E402
-from dentseg_gui.core.reslice import reslice  # noqa: E402
 
 KEYS = ["root_length_mm", "pab_thickness_25_mm", "pab_thickness_50_mm", "pab_thickness_75_mm",
         "pab_thickness_90_mm", "pab_crest_cej_mm", "pab_height_mm", "pab_area_mm2"]
@@ -54,10 +53,8 @@ def main() -> int:
             pv = generate_phantom_volume(seed, style)
             for fdi in (11, 21):
                 plane, truth = pv.slices[fdi]
-                img = reslice(pv.volume, plane)
-                image = SliceImage(img, plane.spacing, f"{style}_{seed}_{fdi}", kind="dicom", bit_depth=16)
                 for m, p in predictors.items():
-                    ann = p.predict_image(image).annotation
+                    ann = predict_plane(p, pv.volume, plane, f"{style}_{seed}_{fdi}")
                     for k in KEYS:
                         a, b = ann.measurements.get(k), truth.measurements.get(k)
                         if a is not None and b is not None:
