@@ -49,6 +49,16 @@ def default_loader(path, progress=None, should_stop=None) -> Volume:
     return load_volume(path, progress=progress, should_stop=should_stop)
 
 
+def _detect(detector, volume, at, ctx, progress=None):
+    """Run the tooth detector in a worker: an error raised because the user stopped it is a Cancel."""
+    try:
+        return detector(volume, at=at, teeth=CENTRAL_INCISORS, progress=progress, should_stop=ctx.should_stop)
+    except DentsegError:
+        if ctx.should_stop():
+            raise Cancelled() from None
+        raise
+
+
 def default_detector(volume, at=None, teeth=CENTRAL_INCISORS, progress=None, should_stop=None):
     from ..core.tooth_detection import detect_incisors
     return detect_incisors(volume, at=at, teeth=teeth, progress=progress, should_stop=should_stop)
@@ -153,13 +163,10 @@ class VolumeController(QObject):
             ctx.check()
             ctx.progress(0, 0, "finding the upper central incisors…")
             try:
-                found = detector(vol, at=at, teeth=CENTRAL_INCISORS,
-                                 progress=lambda d, t, s="": ctx.progress(d, t, s or "finding the incisors…"),
-                                 should_stop=ctx.should_stop)
+                found = _detect(detector, vol, at, ctx,
+                                progress=lambda d, t, s="": ctx.progress(d, t, s or "finding the incisors…"))
                 err = "" if found else "no upper central incisor found"
             except DentsegError as exc:
-                if ctx.should_stop():
-                    raise Cancelled() from None
                 found, err = [], str(exc)
             return OpenedVolume(path, vol, {int(t.tooth): t for t in found}, err)
 
@@ -203,13 +210,7 @@ class VolumeController(QObject):
         vol, detector = self.volume, self.detector
 
         def work(ctx):
-            try:
-                return detector(vol, at=tuple(float(v) for v in point_lps), teeth=CENTRAL_INCISORS,
-                                progress=None, should_stop=ctx.should_stop)
-            except DentsegError:
-                if ctx.should_stop():
-                    raise Cancelled() from None
-                raise
+            return _detect(detector, vol, tuple(float(v) for v in point_lps), ctx)
 
         w = self.tracker.track(TaskWorker(work, name="find tooth", parent=self), "volume")
         w.succeeded.connect(self._on_found_at)
