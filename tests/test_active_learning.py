@@ -122,6 +122,41 @@ def test_a_folder_choice_applies_to_that_folder_only_and_persists(tmp_path):
         again.folder_choice(a)
 
 
+@needs_model
+def test_a_version_can_be_renamed_and_deleting_it_sends_its_folders_to_the_default(tmp_path):
+    reg = ModelRegistry(tmp_path / "user")
+    v1 = reg.add_version(trained_copy(tmp_path / "m1", "a"), [], name="first")
+    v2 = reg.add_version(trained_copy(tmp_path / "m2", "b"), [], name="second")
+    a, b, c = (tmp_path / n for n in ("siteA", "siteB", "siteC"))
+    for f in (a, b, c):
+        f.mkdir()
+    reg.set_folder_version(a, v1.id)
+    reg.set_folder_version(b, v1.id)
+    reg.set_folder_version(c, v2.id)
+    assert reg.folders_using(v1.id) == sorted([str(a.resolve()), str(b.resolve())])
+    # rename: same id, same folder, choices still resolve to it
+    reg.rename_version(v1.id, "  clinic   A, 4 cases ")
+    assert reg.get(v1.id).name == "clinic A, 4 cases" and reg.model_for_folder(a) == (True, str(v1.model_path))
+    with pytest.raises(ModelVersionError, match="needs a name"):
+        reg.rename_version(v1.id, "   ")
+    assert reg.get(v1.id).name == "clinic A, 4 cases"
+    # delete: the folders that used it go back to the app default, the other choice stays
+    assert reg.delete_version(v1.id) == sorted([str(a.resolve()), str(b.resolve())])
+    assert not v1.dir.exists() and [v.id for v in reg.list_versions()[0]] == [v2.id]
+    assert reg.model_for_folder(a) == (False, None) and reg.model_for_folder(b) == (False, None)
+    assert reg.model_for_folder(c) == (True, str(v2.model_path))
+    assert not any(p.name.startswith(".") and p.is_dir() for p in reg.dir.iterdir())
+    with pytest.raises(ModelVersionError, match="already deleted"):
+        reg.delete_version(v1.id)
+    with pytest.raises(ModelVersionError, match="not found"):
+        reg.delete_version("../user")
+    # a damaged version (no record) can be deleted too
+    broken = reg.dir / "20990101-000000-empty"
+    broken.mkdir()
+    assert "20990101-000000-empty" in reg.list_versions()[1]
+    assert reg.delete_version(broken.name) == [] and not broken.exists()
+
+
 # --------------------------------------------------------------------------- ranking
 
 

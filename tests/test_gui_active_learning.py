@@ -173,3 +173,47 @@ def test_keeping_the_previous_model_changes_nothing_and_says_when_no_case_is_lef
         assert len(w.prediction.registry().list_versions()[0]) == 1          # kept as a version anyway
     finally:
         w.shutdown()
+
+
+def test_model_versions_are_renamed_and_deleted_from_the_dialog_and_the_folder_falls_back(qtbot, tmp_path):
+    site = tmp_path / "site"
+    cases = write_phantom_set(site, 1, seed=600)
+    w = make_window(qtbot)
+    try:
+        reg = w.prediction.registry()
+        used = reg.add_version(fake_trained_model(tmp_path / "m1"), [], name="lunet-site", folder=site)
+        default = reg.add_version(fake_trained_model(tmp_path / "m2"), [], name="app default one")
+        assert w.open_folder(site)
+        qtbot.waitUntil(lambda: w.document is not None and w.is_idle(), timeout=20_000)
+        assert w.prediction.set_folder_model(site, version=used.id)
+        w.prediction.model_path = str(default.model_path)              # Model › Choose model picked it
+        assert "(this folder)" in w.model_label.text()
+        # the menu offers the dialog
+        w.active.fill_versions_menu(w.commands.versions_menu)
+        manage = next(a for a in w.commands.versions_menu.actions() if a.text().startswith("Manage versions"))
+        manage.trigger()
+        dlg = w.active.versions_dialog
+        assert dlg is not None and dlg.isVisible() and dlg.table.rowCount() == 2
+        rows = {dlg.table.item(r, 0).text(): dlg.table.item(r, 4).text() for r in range(2)}
+        assert rows == {"lunet-site": "site", "app default one": "(app default)"}
+        # rename: the menu shows the new name, the folder keeps its model
+        dlg.select(used.id)
+        assert dlg.rename_selected("clinic A, 1 case")
+        assert reg.get(used.id).name == "clinic A, 1 case"
+        w.active.fill_versions_menu(w.commands.versions_menu)
+        checked = [a.text() for a in w.commands.versions_menu.actions() if a.isCheckable() and a.isChecked()]
+        assert len(checked) == 1 and checked[0].startswith("clinic A, 1 case")
+        # an empty name is refused with a message, nothing changes
+        assert not dlg.rename_selected("  ") and reg.get(used.id).name == "clinic A, 1 case"
+        # the app default cannot be deleted
+        dlg.select(default.id)
+        assert not dlg.delete_selected(confirmed=True) and default.dir.is_dir()
+        # "No" deletes nothing; "Yes" deletes it and the folder goes back to the app default
+        dlg.select(used.id)
+        assert not dlg.delete_selected(confirmed=False) and used.dir.is_dir()
+        assert dlg.delete_selected(confirmed=True)
+        assert not used.dir.exists() and dlg.table.rowCount() == 1
+        assert w.prediction.model_for(cases[0]) == str(default.model_path)
+        assert "(this folder)" not in w.model_label.text()
+    finally:
+        w.shutdown()

@@ -11,7 +11,8 @@
   version (``model.model_versions.ModelRegistry``), compared in a worker with the model
   the folder used so far on the folder's annotated cases it was not trained on
   (``model.version_compare``), and the dialog (``model_compare_dialog``) lets the user
-  use it for this folder or keep the previous one. Model › Versions changes it later.
+  use it for this folder or keep the previous one. Model › Versions changes it later, and
+  its "Manage versions" dialog (``model_versions_dialog``) renames or deletes versions.
 
 The logic lives in the Qt-free modules named above; this class only runs them in
 workers and routes the results to the window.
@@ -54,6 +55,7 @@ class ActiveLearningController(QObject):
         self._open_when_ranked = False
         self.compare_dialog = None
         self.last_version = None
+        self.versions_dialog = None
 
     # ------------------------------------------------------------------ ranking
     def _candidates(self, folder: Path) -> list[Path]:
@@ -272,6 +274,7 @@ class ActiveLearningController(QObject):
         folder = self.prediction.current_folder()
         if folder is None:
             menu.addAction("Open a folder of cases to choose its model").setEnabled(False)
+            self._add_manage_action(menu)
             return
         reg = self.prediction.registry()
         try:
@@ -312,3 +315,17 @@ class ActiveLearningController(QObject):
             a = menu.addAction(f"⚠ {name} (damaged)")
             a.setEnabled(False)
             a.setToolTip(why)
+        self._add_manage_action(menu)
+
+    def _add_manage_action(self, menu) -> None:
+        menu.addSeparator()
+        menu.addAction("Manage versions (rename, delete)…").triggered.connect(lambda _=False: self.manage_versions())
+
+    def manage_versions(self):
+        """Model › Manage versions: rename or delete the kept versions (non-modal dialog)."""
+        from .model_versions_dialog import ModelVersionsDialog
+        dlg = ModelVersionsDialog(self.prediction.registry(), self.prediction.model_path, self.host)
+        dlg.changed.connect(self.prediction.modelChanged.emit)
+        self.versions_dialog = dlg
+        dlg.open()
+        return dlg

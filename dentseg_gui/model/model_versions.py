@@ -25,6 +25,10 @@ cases are predicted with when the user chose one for it ("Use the new model for 
 folder", Model › Versions). A folder without a choice uses the app's default model;
 a choice never applies to another folder.
 
+A version can be renamed (its id and folder stay, so choices keep pointing at it) and
+deleted: the folders that used it go back to the app default first, then its folder is
+renamed out of the list in one step and removed.
+
 Qt-free and torch-free (paths, JSON, hashes); the GUI passes its user data folder.
 """
 
@@ -50,6 +54,7 @@ RECORD_FORMAT = "dentseg-model-version"
 FOLDERS_NAME = "folder-models.json"
 FOLDERS_FORMAT = "dentseg-folder-models"
 MAX_RECORD_BYTES = 32 << 20
+MAX_NAME_CHARS = 120
 
 
 class ModelVersionError(DentsegError):
@@ -305,6 +310,50 @@ class ModelRegistry:
         v.evaluation = _jsonable(evaluation)
         atomic_write_text(v.dir / RECORD_NAME, json.dumps(v.as_record(), indent=1, allow_nan=False) + "\n")
         return v
+
+    def rename_version(self, version_id: str, name: str) -> ModelVersion:
+        """Give a version another display name (its id and folder stay: choices keep pointing at it)."""
+        name = " ".join(str(name).split())
+        if not name:
+            raise ModelVersionError("a model version needs a name; type one, or cancel")
+        if len(name) > MAX_NAME_CHARS:
+            raise ModelVersionError(f"a model version name has at most {MAX_NAME_CHARS} characters")
+        v = self.get(version_id)
+        v.name = name
+        atomic_write_text(v.dir / RECORD_NAME, json.dumps(v.as_record(), indent=1, allow_nan=False) + "\n")
+        return v
+
+    def folders_using(self, version_id: str) -> list[str]:
+        """The folders whose cases are predicted with this version (their chosen model)."""
+        return sorted(f for f, e in self._read_folders().items()
+                      if isinstance(e, dict) and e.get("version") == Path(str(version_id)).name)
+
+    def delete_version(self, version_id: str) -> list[str]:
+        """Delete a version (also a damaged one); returns the folders that used it.
+
+        Those folders' choices are removed first - they go back to the app default model, never
+        to a dangling version - and then the version folder is renamed out of the list in one
+        step and removed, so a kill half-way leaves no half version in the list.
+        """
+        vid = Path(str(version_id)).name
+        d = self.dir / vid
+        if not vid or vid.startswith(".") or not d.is_dir():
+            raise ModelVersionError(f"model version {version_id} not found in {self.dir}; it was already deleted")
+        users = self.folders_using(vid)
+        if users:
+            folders = self._read_folders()
+            for f in users:
+                folders.pop(f, None)
+            self._write_folders(folders)
+        trash = self.dir / f".{vid}.deleting"
+        shutil.rmtree(trash, ignore_errors=True)
+        try:
+            os.replace(d, trash)
+        except OSError as exc:
+            raise ModelVersionError(f"model version {vid} could not be deleted ({exc.strerror or exc}); "
+                                    "close any program that uses its files and try again") from None
+        shutil.rmtree(trash, ignore_errors=True)
+        return users
 
     # ------------------------------------------------------------------ folder choices
     def _folders_path(self) -> Path:
