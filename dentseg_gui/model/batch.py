@@ -92,20 +92,16 @@ def run_batch(paths: Sequence[Path], out_paths: Sequence[Path | None], predictor
             for item in items:
                 if abort.is_set():
                     return
-                if item.error is None:
-                    if stop():
-                        item.error = CANCELLED
-                    else:
-                        try:
-                            item.image = load(item.path)
-                        except DentsegError as exc:
-                            item.error = str(exc)
-                        except Exception as exc:  # noqa: BLE001 - one odd image must not end a batch
-                            item.error = _unexpected(exc)
+                _stage(item, stop, lambda: setattr(item, "image", load(item.path)))
                 if not put(to_net, item):
                     return
         finally:
             put(to_net, _DONE)
+
+    def annotate_and_write(item: _Item) -> None:
+        res = predictor.annotate(item.image, item.seg, should_stop=stop)
+        write(res.annotation, item.path, item.out_path)
+        item.result = res.annotation
 
     def writer() -> None:
         while True:
@@ -117,18 +113,7 @@ def run_batch(paths: Sequence[Path], out_paths: Sequence[Path | None], predictor
                 continue
             if item is _DONE:
                 return
-            if item.error is None:
-                if stop():
-                    item.error = CANCELLED
-                else:
-                    try:
-                        res = predictor.annotate(item.image, item.seg, should_stop=stop)
-                        write(res.annotation, item.path, item.out_path)
-                        item.result = res.annotation
-                    except DentsegError as exc:
-                        item.error = CANCELLED if stop() else str(exc)
-                    except Exception as exc:  # noqa: BLE001
-                        item.error = _unexpected(exc)
+            _stage(item, stop, lambda: annotate_and_write(item))
             item.image = item.seg = None         # free the pixels and probabilities now
             emit(item)
 
@@ -144,18 +129,9 @@ def run_batch(paths: Sequence[Path], out_paths: Sequence[Path | None], predictor
                 break
             if progress is not None:
                 progress(item.index, total, item.path.name)
-            if item.error is None:
-                if stop():
-                    item.error = CANCELLED
-                else:
-                    try:
-                        item.seg = predictor.segment(item.image, spacing=spacing, should_stop=stop)
-                    except ModelError:
-                        raise
-                    except DentsegError as exc:
-                        item.error = CANCELLED if stop() else str(exc)
-                    except Exception as exc:  # noqa: BLE001
-                        item.error = _unexpected(exc)
+            _stage(item, stop, lambda: setattr(item, "seg", predictor.segment(item.image, spacing=spacing,
+                                                                              should_stop=stop)),
+                   fatal=(ModelError,))
             if not put(to_writer, item):
                 break
     except BaseException as exc:  # ModelError, KeyboardInterrupt: end every stage, then re-raise
@@ -177,6 +153,25 @@ def run_batch(paths: Sequence[Path], out_paths: Sequence[Path | None], predictor
     if progress is not None:
         progress(total, total, "")
     return results
+
+
+def _stage(item: _Item, stop: Callable[[], bool], work: Callable[[], Any],
+           fatal: tuple[type[BaseException], ...] = ()) -> None:
+    """One stage's ``work`` on an item that has not failed yet: a Stop makes it Cancelled, an error
+    becomes the item's error (one odd image must not end a batch), except the ``fatal`` ones."""
+    if item.error is not None:
+        return
+    if stop():
+        item.error = CANCELLED
+        return
+    try:
+        work()
+    except fatal:
+        raise
+    except DentsegError as exc:
+        item.error = CANCELLED if stop() else str(exc)
+    except Exception as exc:  # noqa: BLE001
+        item.error = _unexpected(exc)
 
 
 def _unexpected(exc: BaseException) -> str:
