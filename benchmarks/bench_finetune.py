@@ -24,6 +24,7 @@ thresholds).
     python benchmarks/bench_finetune.py                         # site2, k = 1 2 4 8, ~10-15 min idle
     python benchmarks/bench_finetune.py --style shifted --seed 40000 --n-test 16
     python benchmarks/bench_finetune.py --cases 1 4 8 --timing --epochs 3 6 12
+    python benchmarks/bench_finetune.py --volumes --style other --seed 7000 --n-test 20 --cases 1 4 8
 """
 
 from __future__ import annotations
@@ -48,17 +49,44 @@ HEADER = ("| model | cases | epochs | steps | train wall s | Dice PAB | Dice ena
           "| thickness err mm | PAB height err mm | crest-CEJ err mm | PAB area err % | flagged |")
 
 
-def make_site(work: Path, style: str, seed: int, n_train: int, n_test: int) -> tuple[Path, Path]:
+def write_volume_slice_cases(folder: Path, n: int, seed: int, style: str) -> None:
+    """``n`` cases from phantom CBCT volumes (seeds seed..): the central plane of 11 and of 21 of
+    each volume, resliced as ``dentseg slice`` writes it (DICOM + .dentseg.json), with the plane's
+    exact truth as the annotation. Another generator than the slice phantoms."""
+    from dentseg_gui.core.annotation import annotation_path_for, save_annotation
+    from dentseg_gui.core.phantom.volume import generate_phantom_volume
+    from dentseg_gui.core.reslice import reslice
+    from dentseg_gui.core.slice_dicom import write_slice
+
+    written, s = 0, seed
+    while written < n:
+        pv = generate_phantom_volume(s, style)
+        for fdi in (11, 21)[: n - written]:
+            plane, truth = pv.slices[fdi]
+            dcm, _ = write_slice(pv.volume, plane, reslice(pv.volume, plane), folder / f"{style}_{s}_{fdi}.dcm")
+            truth.image_path = dcm.name
+            save_annotation(truth, annotation_path_for(dcm))
+            written += 1
+        s += 1
+
+
+def make_site(work: Path, style: str, seed: int, n_train: int, n_test: int,
+              volumes: bool = False) -> tuple[Path, Path]:
     """Train pool (seeds seed..) and test cases (seeds seed+100..) of one simulated site."""
-    if n_train > 100:
+    if n_train > 100 and not volumes:
         raise SystemExit("at most 100 training cases: the test cases start at seed + 100")
+    if n_train > 200 and volumes:
+        raise SystemExit("at most 200 training cases (100 volumes): the test volumes start at seed + 100")
     pool, test = work / "pool", work / "test"
     for folder, n, exact, first in ((pool, n_train, False, seed), (test, n_test, True, seed + 100)):
         # a kept --work folder is reused only when it holds the cases asked for (else made anew)
         have = len(list(folder.glob("*.dentseg.json")))
         if have < n or (exact and have != n):
             shutil.rmtree(folder, ignore_errors=True)
-            write_phantom_set(folder, n, seed=first, style=style)
+            if volumes:
+                write_volume_slice_cases(folder, n, first, style)
+            else:
+                write_phantom_set(folder, n, seed=first, style=style)
     return pool, test
 
 
@@ -102,6 +130,9 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--init", default="bundled", help="model to fine-tune (default: bundled)")
     ap.add_argument("--style", default="site2")
+    ap.add_argument("--volumes", action="store_true",
+                    help="the site's cases are slices of phantom CBCT volumes of --style (standard | other): "
+                         "11 and 21 of each volume, with their exact truth")
     ap.add_argument("--seed", type=int, default=SITE_SEED, help=f"first seed of the site (default {SITE_SEED})")
     ap.add_argument("--cases", type=int, nargs="+", default=[1, 2, 4, 8])
     ap.add_argument("--n-test", type=int, default=24)
@@ -111,8 +142,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_finetune_"))
-    pool, test = make_site(work, args.style, args.seed, max(args.cases), args.n_test)
-    print(f"site: style {args.style}, pool seeds {args.seed}.., {args.n_test} test cases (seeds "
+    pool, test = make_site(work, args.style, args.seed, max(args.cases), args.n_test, volumes=args.volumes)
+    kind = "volume slices of style" if args.volumes else "style"
+    print(f"site: {kind} {args.style}, pool seeds {args.seed}.., {args.n_test} test cases (seeds "
           f"{args.seed + 100}..), work {work}\n")
     print(HEADER)
     print("|" + "---|" * 13)
