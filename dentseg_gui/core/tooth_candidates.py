@@ -13,8 +13,10 @@ the volume (~0.7 mm voxels):
    thin necks (crowns touching at their contact points, a lower incisor
    touching an upper crown) by keeping its thick core (distance to the
    outside above ~1.3 mm), labelling the cores and giving every voxel to the
-   nearest core. The threshold is tried at a few fractions and the one that
-   yields the most tooth-like pieces wins.
+   nearest core. Pieces of one tooth that coarse slices cut apart (a crown and
+   its root, a labial and a palatal half) are joined again when they touch and
+   lie along one axis (``merge_split_teeth``). The threshold is tried at a few
+   fractions and the one that yields the most tooth-like pieces wins.
 3. **Teeth**: a piece is a tooth when it is elongated, of tooth size, and has
    enamel at one end; the crown end says whether it is an upper tooth (root
    superior in the patient frame) or a lower one.
