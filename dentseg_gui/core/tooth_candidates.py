@@ -13,8 +13,10 @@ the volume (~0.7 mm voxels):
    thin necks (crowns touching at their contact points, a lower incisor
    touching an upper crown) by keeping its thick core (distance to the
    outside above ~1.3 mm), labelling the cores and giving every voxel to the
-   nearest core. The threshold is tried at a few fractions and the one that
-   yields the most tooth-like pieces wins.
+   nearest core. Pieces of one tooth that coarse slices cut apart (a crown and
+   its root, a labial and a palatal half) are joined again when they touch and
+   lie along one axis (``merge_split_teeth``). The threshold is tried at a few
+   fractions and the one that yields the most tooth-like pieces wins.
 3. **Teeth**: a piece is a tooth when it is elongated, of tooth size, and has
    enamel at one end; the crown end says whether it is an upper tooth (root
    superior in the patient frame) or a lower one.
@@ -42,6 +44,10 @@ THRESHOLD_FRACTIONS = (0.36, 0.45, 0.5, 0.55, 0.6, 0.65)   # tooth thresholds tr
 ENAMEL_FRACTION = 0.7           # enamel threshold (at least), fraction of soft -> enamel
 MIN_PIECE_MM3 = 25.0
 MIN_TOOTH_MM3 = 120.0           # smaller crowned pieces are fragments (a tooth is 300-900 mm³)
+MERGE_GAP_MM = 1.6             # parts of one tooth cut apart by coarse slices touch, or nearly
+MERGE_LATERAL_MM = 4.0          # ... and one's centre lies this near the other's long axis
+MERGE_ANGLE_DEG = 30.0          # ... and their long axes are this near each other
+CLEAN_WIDTH_MM = 12.0           # a whole tooth alone is at most this wide (4 sigma across its axis)
 CENTRAL_MAX_MM = 9.5            # a central incisor's crown centre lies within this of the midline
                                 # (half a 8-10 mm crown plus a diastema; a lateral's is ~12 mm out)
 
@@ -222,7 +228,7 @@ def find_pieces(c: Coarse, lev: Levels, frac: float, region: np.ndarray | None =
         sub = lab[sl] == q
         base = np.array([s.start for s in sl])
         pieces += _pieces_of(c, lev, sub, base, sp_kji, en_thr, CORE_MM)
-    return pieces
+    return merge_split_teeth(c, lev, pieces)
 
 
 def _pieces_of(c: Coarse, lev: Levels, sub: np.ndarray, base: np.ndarray, sp_kji, en_thr: float,
@@ -327,6 +333,83 @@ def _describe(c: Coarse, idx: np.ndarray, en_thr: float, lev: Levels) -> Piece |
     return pc
 
 
+def merge_split_teeth(c: Coarse, lev: Levels, pieces: list[Piece]) -> list[Piece]:
+    """Join the parts of one tooth that the coarse copy cut apart, so that each tooth is one piece.
+
+    With coarse slices (0.6-0.8 mm, anisotropic voxels) a tooth can fall apart into a crown
+    piece and a root piece, or along its length into a labial and a palatal half (the pulp
+    leaves no thick core between the dentin walls). The arch then counts one tooth twice (the
+    lateral next to it numbered as a canine, a central as a lateral) or not at all (a crown too
+    short to pass for a tooth, the next tooth numbered as the central).
+
+    Two pieces are joined when they touch (gap at most ``MERGE_GAP_MM``), at least one carries
+    enamel, together they make an upper tooth no wider than a clean one, and they lie along
+    one axis: the centre of one within ``MERGE_LATERAL_MM`` of the other's long axis (neighbouring
+    teeth lie a crown's width apart), and, both elongated, their axes within ``MERGE_ANGLE_DEG``.
+    A root piece without enamel is not joined to a piece that already is a whole upper tooth
+    (the tooth is counted once either way, and the axis fit may follow the root through it).
+    Lower teeth never join. Best-fitting pairs first, until no pair fits."""
+    from scipy.spatial import cKDTree
+
+    en_thr = lev.at(ENAMEL_FRACTION)
+    parts = [p for p in pieces if p.upper or not p.tooth_like]
+    if len(parts) < 2:
+        return pieces
+    trees: dict[int, cKDTree] = {}
+    cos_max = math.cos(math.radians(MERGE_ANGLE_DEG))
+
+    def elongated(p: Piece) -> bool:
+        return bool(p.eig[0] >= 2.0 * p.eig[1])
+
+    def off_axis(p: Piece, q: Piece) -> float:
+        """Distance of p's centre from q's long axis."""
+        d = p.centre - q.centre
+        return float(np.linalg.norm(d - (d @ q.axis) * q.axis))
+
+    def joined(a: Piece, b: Piece) -> tuple[float, Piece] | None:
+        if a.crown is None and b.crown is None:
+            return None
+        if (a.tooth_like and b.crown is None) or (b.tooth_like and a.crown is None):
+            return None
+        lateral = [off_axis(p, q) for p, q in ((a, b), (b, a)) if elongated(q)]
+        if not lateral or min(lateral) > MERGE_LATERAL_MM:
+            return None
+        if elongated(a) and elongated(b) and abs(float(a.axis @ b.axis)) < cos_max:
+            return None
+        if np.linalg.norm(a.centre - b.centre) > 0.5 * (a.length + b.length) + MERGE_GAP_MM + 8.0:
+            return None
+        small, big = (a, b) if len(a.pts) <= len(b.pts) else (b, a)
+        if id(big) not in trees:
+            trees[id(big)] = cKDTree(big.pts)
+        gap, _ = trees[id(big)].query(small.pts, k=1, distance_upper_bound=MERGE_GAP_MM)
+        if not np.isfinite(gap).any():
+            return None
+        m = _describe(c, np.vstack([a.idx, b.idx]), en_thr, lev)
+        if m is None or not (m.tooth_like and m.upper) or 4.0 * math.sqrt(max(m.eig[1], 0.0)) > CLEAN_WIDTH_MM:
+            return None
+        return min(lateral), m
+
+    tried: dict[tuple[int, int], tuple[float, Piece] | None] = {}
+    while True:
+        best = None
+        for i in range(len(parts)):
+            for j in range(i + 1, len(parts)):
+                key = (id(parts[i]), id(parts[j]))
+                if key not in tried:
+                    tried[key] = joined(parts[i], parts[j])
+                r = tried[key]
+                if r is not None and (best is None or r[0] < best[0]):
+                    best = (r[0], i, j, r[1])
+        if best is None:
+            break
+        _, i, j, m = best
+        parts[i] = m
+        del parts[j]
+    if len(parts) == len([p for p in pieces if p.upper or not p.tooth_like]):
+        return pieces
+    return [p for p in pieces if p.tooth_like and not p.upper] + parts
+
+
 def _classify(p: Piece) -> None:
     """Is it a tooth? (size, elongation, enamel at one end), and is it an upper one?"""
     length = p.length
@@ -393,7 +476,7 @@ def _clean(p: Piece) -> bool:
     """A whole tooth on its own: crown and most of the root (not a fragment of a tooth split at a
     high threshold), not merged with bone (not too wide)."""
     return (p.length >= 14.0 and p.volume_mm3 >= 250.0
-            and 4.0 * math.sqrt(max(p.eig[1], 1e-9)) <= 12.0)
+            and 4.0 * math.sqrt(max(p.eig[1], 1e-9)) <= CLEAN_WIDTH_MM)
 
 
 def near_enamel(c: Coarse, lev: Levels, reach_mm: float = 32.0) -> np.ndarray:

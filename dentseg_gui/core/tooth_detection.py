@@ -275,9 +275,10 @@ def _at_point(volume: Volume, at: np.ndarray, c: Coarse, lev: Levels, pieces: li
 
 def _numbered_by_its_root(ax: ToothAxis, piece: Piece, pieces: list[Piece]) -> ToothAxis:
     """Coarse slices can cut one tooth into a crown piece and a root piece that the arch numbers
-    as two teeth (phantom standard 8001: 11's crown numbered 12). A tooth found from a click in
-    its crown takes the number of the numbered piece its root runs through, when that is
-    clearly another piece on the same side of the midline."""
+    as two teeth (phantom standard 8001: 11's crown numbered 12). ``merge_split_teeth`` now joins
+    such pieces before numbering; this stays as a safety net for pieces it leaves apart: a tooth
+    found from a click in its crown takes the number of the numbered piece its root runs
+    through, when that is clearly another piece on the same side of the midline."""
     mid = 0.5 * (np.asarray(ax.cej) + np.asarray(ax.apex))
 
     def dist(p: Piece) -> float:
