@@ -41,33 +41,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dentseg_gui.core.phantom import write_phantom_set  # noqa: E402
+from dentseg_gui.core.phantom.volume_files import write_volume_slice_cases  # noqa: E402
 from dentseg_gui.model.model_eval import evaluate_model_on_folder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SITE_SEED = 30000
 HEADER = ("| model | cases | epochs | steps | train wall s | Dice PAB | Dice enamel | landmark MRE mm "
           "| thickness err mm | PAB height err mm | crest-CEJ err mm | PAB area err % | flagged |")
-
-
-def write_volume_slice_cases(folder: Path, n: int, seed: int, style: str) -> None:
-    """``n`` cases from phantom CBCT volumes (seeds seed..): the central plane of 11 and of 21 of
-    each volume, resliced as ``dentseg slice`` writes it (DICOM + .dentseg.json), with the plane's
-    exact truth as the annotation. Another generator than the slice phantoms."""
-    from dentseg_gui.core.annotation import annotation_path_for, save_annotation
-    from dentseg_gui.core.phantom.volume import generate_phantom_volume
-    from dentseg_gui.core.reslice import reslice
-    from dentseg_gui.core.slice_dicom import write_slice
-
-    written, s = 0, seed
-    while written < n:
-        pv = generate_phantom_volume(s, style)
-        for fdi in (11, 21)[: n - written]:
-            plane, truth = pv.slices[fdi]
-            dcm, _ = write_slice(pv.volume, plane, reslice(pv.volume, plane), folder / f"{style}_{s}_{fdi}.dcm")
-            truth.image_path = dcm.name
-            save_annotation(truth, annotation_path_for(dcm))
-            written += 1
-        s += 1
 
 
 def make_site(work: Path, style: str, seed: int, n_train: int, n_test: int,
@@ -84,7 +64,7 @@ def make_site(work: Path, style: str, seed: int, n_train: int, n_test: int,
         if have < n or (exact and have != n):
             shutil.rmtree(folder, ignore_errors=True)
             if volumes:
-                write_volume_slice_cases(folder, n, first, style)
+                write_volume_slice_cases(folder, n, seed=first, style=style)
             else:
                 write_phantom_set(folder, n, seed=first, style=style)
     return pool, test

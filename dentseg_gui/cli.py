@@ -159,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     ph.add_argument("--volume", action="store_true",
                     help="write CBCT-like volumes of an anterior dentition (with the true tooth axes and "
                          "the truth of 11's and 21's central slices in VOLUME.truth.json) instead of slices")
+    ph.add_argument("--volume-slices", action="store_true",
+                    help="write N annotated slice cases made by the volume generator (the central plane of "
+                         "11 and of 21 of each volume, as 'dentseg slice' writes it, with its exact truth); "
+                         "--style standard | other")
     ph.add_argument("--format", dest="volume_format", choices=("dicom", "nifti", "nrrd"), default="dicom",
                     help="file format of --volume: a DICOM series folder per volume (default), .nii.gz or .nrrd")
     ph.add_argument("--voxel", type=float, default=None, metavar="MM",
@@ -183,11 +187,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "phantom" and args.volume and args.volume_slices:
+        raise DentsegError("--volume writes volumes and --volume-slices writes slice cases: give one of them")
     if args.command == "phantom" and args.volume:
         from .core.phantom.volume_files import write_phantom_volumes
         paths = write_phantom_volumes(args.out_dir, args.n, seed=args.seed, style=args.style,
                                       fmt=args.volume_format, spacing_mm=args.voxel, progress=print)
         print(f"wrote {len(paths)} phantom volumes to {args.out_dir}")
+        return 0
+    if args.command == "phantom" and args.volume_slices:
+        from .core.phantom.volume_files import write_volume_slice_cases
+        paths = write_volume_slice_cases(args.out_dir, args.n, seed=args.seed, style=args.style)
+        print(f"wrote {len(paths)} phantom slice cases from {(len(paths) + 1) // 2} volumes to {args.out_dir}")
         return 0
     if args.command == "phantom":
         from .core.phantom import write_phantom_set

@@ -169,3 +169,34 @@ def test_dentseg_phantom_volume_writes_each_format_with_its_truth(tmp_path, caps
         assert truth["slices"]["11"]["annotation"]["measurements"]["root_length_mm"] > 5
     assert main(["phantom", str(tmp_path / "x"), "--volume", "--style", "wide"]) == 2
     assert "standard, other" in capsys.readouterr().err
+
+
+def test_dentseg_phantom_volume_slices_writes_annotated_dicom_cases_of_11_then_21(tmp_path, capsys):
+    """`dentseg phantom OUT --volume-slices -n 3` writes 11 and 21 of the first volume and 11 of the
+    next, each a DICOM slice that loads with the plane's spacing and shows the truth it carries."""
+    from dentseg_gui.cli import main
+    from dentseg_gui.core.annotation import load_annotation
+    from dentseg_gui.core.image_io import load_image
+    from dentseg_gui.model.dataset import find_annotated_cases
+
+    out = tmp_path / "cases"
+    assert main(["phantom", str(out), "--volume-slices", "-n", "3", "--seed", "30"]) == 0
+    assert "wrote 3 phantom slice cases from 2 volumes" in capsys.readouterr().out
+    cases = find_annotated_cases(out)
+    assert [c.image_path.name for c in cases] == ["standard_30_11.dcm", "standard_30_21.dcm", "standard_31_11.dcm"]
+    pv = generate_phantom_volume(30)
+    for case, fdi in zip(cases[:2], (11, 21)):
+        plane, truth = pv.slices[fdi]
+        ann = load_annotation(case.annotation_path)
+        image = load_image(case.image_path)
+        assert image.spacing_mm == pytest.approx(plane.spacing, abs=1e-4)
+        assert (ann.width, ann.height) == (image.width, image.height)
+        assert ann.region("PAB").area == pytest.approx(truth.region("PAB").area)
+        assert ann.measurements["root_length_mm"] == pytest.approx(truth.measurements["root_length_mm"])
+        # the truth sits on the pixels: the enamel is the brightest tissue of the slice
+        px = image.pixels.astype(float)
+        enamel = geometry_to_mask(ann.region("enamel"), px.shape)
+        pab = geometry_to_mask(ann.region("PAB"), px.shape)
+        assert np.median(px[enamel]) > np.median(px[pab]) > np.median(px)
+    assert main(["phantom", str(tmp_path / "x"), "--volume", "--volume-slices"]) == 2
+    assert "give one of them" in capsys.readouterr().err

@@ -9,7 +9,13 @@ Each volume ``k`` (seed ``seed + k``) becomes
   exact annotation (regions, landmarks, measurements) of the slice on it.
 
 So a benchmark or a user can run ``dentseg slice`` (or open the volume in the app) and
-compare what DentSeg finds with the truth. Qt-free and torch-free.
+compare what DentSeg finds with the truth.
+
+``dentseg phantom OUT --volume-slices -n N`` (``write_volume_slice_cases``) writes instead N
+annotated *slice cases* made by the 3-D generator: the central labio-palatal plane of 11 and
+then of 21 of each volume (seeds ``seed``, ``seed + 1``, ...), resliced as ``dentseg slice``
+writes it (DICOM CT + ``.dentseg.json``) with the plane's exact annotation. They are training
+and test cases from another renderer than the slice phantoms. Qt-free and torch-free.
 """
 
 from __future__ import annotations
@@ -73,4 +79,34 @@ def write_phantom_volumes(out_dir: str | os.PathLike, n: int, seed: int = 0, sty
     return paths
 
 
-__all__ = ["VOLUME_FORMATS", "volume_name", "write_phantom_volumes"]
+def write_volume_slice_cases(out_dir: str | os.PathLike, n: int, seed: int = 0, style: str = "standard",
+                             progress: Callable[[str], None] | None = None) -> list[Path]:
+    """Write ``n`` annotated slice cases from phantom volumes into ``out_dir``: 11 then 21 of volume
+    ``seed``, then of ``seed + 1``, ... (``STYLE_SEED_TOOTH.dcm`` + ``.dentseg.json``, the annotation
+    being the exact truth of the plane). Returns the image paths."""
+    from ..annotation import annotation_path_for, save_annotation
+    from ..reslice import reslice
+    from ..slice_dicom import write_slice
+
+    check_volume_style(style)
+    seed = check_seed(seed)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise PhantomStyleError(f"number of phantom slice cases must be a non-negative integer, got {n!r}")
+    out = Path(out_dir)
+    paths: list[Path] = []
+    s = seed
+    while len(paths) < n:
+        pv = generate_phantom_volume(s, style)
+        for fdi in (11, 21)[: n - len(paths)]:
+            plane, truth = pv.slices[fdi]
+            dcm, _ = write_slice(pv.volume, plane, reslice(pv.volume, plane), out / f"{style}_{s}_{fdi}.dcm")
+            truth.image_path = dcm.name
+            save_annotation(truth, annotation_path_for(dcm))
+            paths.append(dcm)
+            if progress:
+                progress(f"{dcm.name}: {plane.shape[1]}x{plane.shape[0]} pixels of {plane.spacing[0]:.3f} mm")
+        s += 1
+    return paths
+
+
+__all__ = ["VOLUME_FORMATS", "volume_name", "write_phantom_volumes", "write_volume_slice_cases"]
