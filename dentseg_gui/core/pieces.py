@@ -57,43 +57,33 @@ def _choice(name: str, pieces: list, pick: int | None, spacing, reason: str, why
     return PieceChoice(MultiPolygon([kept]), MultiPolygon(others), len(pieces), warning)
 
 
-def _single(geom: MultiPolygon) -> PieceChoice:
-    return PieceChoice(geom, MultiPolygon(), len(geom.geoms))
+def _choose(name: str, geom_px: BaseGeometry | None, frame, zone, reason: str, why_none: str) -> PieceChoice:
+    """The largest piece of ``geom_px`` that reaches ``zone(frame)`` (a region of the tooth frame, mm);
+    one piece, or no frame, or no piece in the zone: see ``_choice``."""
+    geom = as_multipolygon(geom_px)
+    pieces = list(geom.geoms)
+    if len(pieces) <= 1:
+        return PieceChoice(geom, MultiPolygon(), len(pieces))
+    if frame is None:
+        return _choice(name, pieces, None, None, "", "no tooth frame yet (place the landmarks)")
+    region = zone(frame)
+    hits = [i for i, p in enumerate(pieces) if frame.geometry_to_frame(p).intersects(region)]
+    pick = max(hits, key=lambda i: pieces[i].area) if hits else None
+    return _choice(name, pieces, pick, frame.spacing_mm, reason, why_none)
 
 
 def choose_pab(pab_px: BaseGeometry | None, frame=None) -> PieceChoice:
     """The PAB piece along the palatal root surface (``frame``: a ``measurements.ToothFrame`` or None)."""
-    geom = as_multipolygon(pab_px)
-    pieces = list(geom.geoms)
-    if len(pieces) <= 1:
-        return _single(geom)
-    spacing = frame.spacing_mm if frame is not None else None
-    if frame is None:
-        return _choice("PAB", pieces, None, spacing, "", "no tooth frame yet (place the landmarks)")
-    corridor = box(0.0, CORRIDOR_Y0_MM, CORRIDOR_X_MM, frame.root_length)
-    hits = [i for i, p in enumerate(pieces) if frame.geometry_to_frame(p).intersects(corridor)]
-    pick = max(hits, key=lambda i: pieces[i].area) if hits else None
-    return _choice("PAB", pieces, pick, spacing, "the one on the root",
-                   "none along the palatal root surface")
+    return _choose("PAB", pab_px, frame, lambda f: box(0.0, CORRIDOR_Y0_MM, CORRIDOR_X_MM, f.root_length),
+                   "the one on the root", "none along the palatal root surface")
 
 
 def choose_enamel(enamel_px: BaseGeometry | None, frame=None, landmarks: dict | None = None) -> PieceChoice:
     """The enamel piece of the crown: near a CEJ landmark or in the crown band."""
-    geom = as_multipolygon(enamel_px)
-    pieces = list(geom.geoms)
-    if len(pieces) <= 1:
-        return _single(geom)
-    spacing = frame.spacing_mm if frame is not None else None
-    if frame is None:
-        return _choice("enamel", pieces, None, spacing, "", "no tooth frame yet (place the landmarks)")
-    crown = box(-CORRIDOR_X_MM, CROWN_Y0_MM, CORRIDOR_X_MM, 1.0)
-    cejs = [frame.px_to_frame([(landmarks or {})[n]]) for n in ("CEJ_labial", "CEJ_palatal")
-            if (landmarks or {}).get(n) is not None]
-    near = shapely.union_all([Point(c[0]).buffer(CEJ_REACH_MM) for c in cejs]) if cejs else None
-    hits = []
-    for i, p in enumerate(pieces):
-        pf = frame.geometry_to_frame(p)
-        if pf.intersects(crown) or (near is not None and pf.intersects(near)):
-            hits.append(i)
-    pick = max(hits, key=lambda i: pieces[i].area) if hits else None
-    return _choice("enamel", pieces, pick, spacing, "the crown's", "none on the crown")
+    def crown_or_near_a_cej(f) -> BaseGeometry:
+        crown = box(-CORRIDOR_X_MM, CROWN_Y0_MM, CORRIDOR_X_MM, 1.0)
+        cejs = [f.px_to_frame([(landmarks or {})[n]]) for n in ("CEJ_labial", "CEJ_palatal")
+                if (landmarks or {}).get(n) is not None]
+        return shapely.union_all([crown, *(Point(c[0]).buffer(CEJ_REACH_MM) for c in cejs)])
+
+    return _choose("enamel", enamel_px, frame, crown_or_near_a_cej, "the crown's", "none on the crown")
