@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..core.errors import DentsegError
 from ..core.geometry import geometry_to_mask
 from ..core.phantom import generate_phantom
-from .model_file import card_to_update, write_card
+from .model_file import card_to_update, print_card_entry, write_card
 
 CALIBRATION_SEED = 8000
 #: candidate weights per class (PAB, enamel); background stays 1
@@ -93,13 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=CALIBRATION_SEED)
     args = p.parse_args(argv)
     torch.set_num_threads(2)
-    try:
-        entry = record_calibration(args.model, n=args.n, seed=args.seed)
-    except DentsegError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(entry, indent=1))
-    return 0
+    return print_card_entry(lambda: record_calibration(args.model, n=args.n, seed=args.seed))
 
 
 if __name__ == "__main__":

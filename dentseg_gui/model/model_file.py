@@ -30,10 +30,11 @@ import io
 import json
 import os
 import pickle
+import sys
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..core.atomic import atomic_write_bytes, atomic_write_text
 from ..core.errors import ModelError
@@ -123,6 +124,21 @@ def card_to_update(model_path: str | Path, what: str) -> dict[str, Any]:
     if not model_set.verified:
         raise ModelError(f"model file {Path(model_path).name} has no model card to record {what} in")
     return model_set.card
+
+
+def print_card_entry(record: Callable[[], dict[str, Any]]) -> int:
+    """The end of a command that records an entry in a model card (calibration, held-out metrics,
+    plausibility thresholds): the entry printed as JSON and status 0, or the error as one line on
+    stderr and status 2."""
+    from ..core.errors import DentsegError
+
+    try:
+        entry = record()
+    except DentsegError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(entry, indent=1))
+    return 0
 
 
 # --------------------------------------------------------------------------- commit

@@ -28,17 +28,16 @@ user with one to a few annotated cases can spare. The entry goes into the model 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from ..core.errors import DentsegError
 from ..core.image import SliceImage
 from .augment import BASIC_AUGMENT, AugmentConfig, augment_intensity, crop_matrix, warp_case
 from .dataset import PreparedCase
+from .model_file import print_card_entry
 from .quality import QualityThresholds, segmentation_certainty
 
 #: (low, high) allowed for each threshold
@@ -153,13 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("data_dir", type=Path)
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
-    try:
-        entry = record_quality_thresholds(args.model, args.data_dir)
-    except DentsegError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(entry, indent=1))
-    return 0
+    return print_card_entry(lambda: record_quality_thresholds(args.model, args.data_dir))
 
 
 if __name__ == "__main__":

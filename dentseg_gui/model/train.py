@@ -49,6 +49,7 @@ from .augment import AUGMENT_PRESETS, AugmentConfig, training_sample
 from .dataset import CANONICAL_SPACING_MM, PreparedCase, load_cases
 from .finetune import adapt_batchnorm, resolve_settings
 from .lunet import ARCHITECTURES, LUNet, build_model, freeze_batchnorm, soft_argmax
+from .model_file import print_card_entry
 from .quality_fit import fit_quality_thresholds
 from .threads import training_threads
 from .weights import card_to_update, load_model, read_card, save_model, write_card
@@ -614,14 +615,8 @@ def main(argv: list[str] | None = None) -> int:
     h.add_argument("model", type=Path)
     h.add_argument("data_dir", type=Path)
     args = p.parse_args(argv)
-    try:
-        cmd = f"python -m dentseg_gui.model.train held-out {args.model} {args.data_dir}"
-        m = record_held_out(args.model, args.data_dir, command=cmd)
-    except DentsegError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(m, indent=1))
-    return 0
+    cmd = f"python -m dentseg_gui.model.train held-out {args.model} {args.data_dir}"
+    return print_card_entry(lambda: record_held_out(args.model, args.data_dir, command=cmd))
 
 
 if __name__ == "__main__":
