@@ -219,6 +219,13 @@ def demo_params(p: PhantomParams) -> PhantomParams:
     return p
 
 
+def check_seed(seed) -> int:
+    """A phantom seed (slices and volumes): a non-negative integer, returned as ``int``."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise PhantomStyleError(f"phantom seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
 def check_style(style: str) -> None:
     if style not in STYLES:
         raise PhantomStyleError(f"unknown phantom style {style!r}; choose one of: {', '.join(STYLES)}")

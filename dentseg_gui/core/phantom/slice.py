@@ -29,7 +29,7 @@ from ..geometry import as_multipolygon
 from ..image import SliceImage
 from ..measurements import apply_measurements
 from .anatomy import build_anatomy
-from .params import STYLES, PhantomStyleError, check_style
+from .params import STYLES, PhantomStyleError, check_seed, check_style
 from .styles import sample_params
 from .placement import Placement, place
 from .render import contrast_curve, render_density, store_values
@@ -64,9 +64,7 @@ def generate_phantom(seed: int, style: str = "standard") -> PhantomCase:
     blur, field of view: for robustness tests), ``demo`` (one clean typical case).
     """
     check_style(style)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise PhantomStyleError(f"phantom seed must be a non-negative integer, got {seed!r}")
-    seed = int(seed)
+    seed = check_seed(seed)
     p = sample_params(seed, style)
     anat = build_anatomy(p)
     pl = place(p, anat)
@@ -176,18 +174,17 @@ def write_phantom_set(out_dir: str | os.PathLike, n: int, seed: int = 0,
     check_style(style)
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise PhantomStyleError(f"number of phantom cases must be a non-negative integer, got {n!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise PhantomStyleError(f"phantom seed must be a non-negative integer, got {seed!r}")
+    seed = check_seed(seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for k in range(int(n)):
-        case = generate_phantom(int(seed) + k, style)
+        case = generate_phantom(seed + k, style)
         img_path = out / case.annotation.image_path
         if case.image.kind == "dicom":
             from .dicom_out import write_ct_slice
             dc = case.params["dicom"]
-            write_ct_slice(img_path, dc["stored"], case.image.spacing_mm, dc["intercept"], int(seed) + k)
+            write_ct_slice(img_path, dc["stored"], case.image.spacing_mm, dc["intercept"], seed + k)
         else:
             ext = ".png" if case.image.bit_depth == 8 else ".tif"
             dtype = np.uint8 if case.image.bit_depth == 8 else np.uint16

@@ -39,7 +39,7 @@ from ..annotation import Annotation
 from ..geometry import as_multipolygon
 from ..measurements import ToothFrame, apply_measurements
 from ..volume import Plane, ToothAxis, Volume, plane_for_tooth
-from .params import PhantomStyleError
+from .params import PhantomStyleError, check_seed
 from .volume_params import VOLUME_STYLES, VolumeParams, sample_volume_params
 from .volume_place import (SDF_CLIP, Layout, PlacedTooth, env_field, layout, place_lower, place_upper)
 
@@ -87,12 +87,6 @@ def _jsonable(v: Any) -> Any:
     if isinstance(v, np.generic):
         return v.item()
     return v
-
-
-def check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise PhantomStyleError(f"phantom seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
 
 
 def check_volume_style(style: str) -> None:

@@ -27,10 +27,15 @@ from typing import Callable
 
 from ..atomic import atomic_write_text
 from ..errors import DentsegError
-from .params import PhantomStyleError
-from .volume import check_seed, check_volume_style, generate_phantom_volume
+from .params import PhantomStyleError, check_seed
+from .volume import check_volume_style, generate_phantom_volume
 
 VOLUME_FORMATS = ("dicom", "nifti", "nrrd")
+
+
+def _check_count(n, what: str) -> None:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise PhantomStyleError(f"number of {what} must be a non-negative integer, got {n!r}")
 
 
 def volume_name(seed: int) -> str:
@@ -45,8 +50,7 @@ def write_phantom_volumes(out_dir: str | os.PathLike, n: int, seed: int = 0, sty
         raise PhantomStyleError(f"unknown volume format {fmt!r}; choose one of: {', '.join(VOLUME_FORMATS)}")
     check_volume_style(style)
     seed = check_seed(seed)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise PhantomStyleError(f"number of phantom volumes must be a non-negative integer, got {n!r}")
+    _check_count(n, "phantom volumes")
     from ..volume_io import write_dicom_series, write_nifti, write_nrrd
 
     out = Path(out_dir)
@@ -90,8 +94,7 @@ def write_volume_slice_cases(out_dir: str | os.PathLike, n: int, seed: int = 0, 
 
     check_volume_style(style)
     seed = check_seed(seed)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise PhantomStyleError(f"number of phantom slice cases must be a non-negative integer, got {n!r}")
+    _check_count(n, "phantom slice cases")
     out = Path(out_dir)
     paths: list[Path] = []
     s = seed
