@@ -70,7 +70,7 @@ class ModelVersionsDialog(QDialog):
     def refresh(self, select: str | None = None) -> None:
         try:
             versions, broken = self.registry.list_versions()
-            users = {v.id: self.registry.folders_using(v.id) for v in versions}
+            users = self.registry.folders_by_version()
         except DentsegError as exc:
             versions, broken, users = [], {}, {}
             self.note.setText(f"The model versions cannot be read: {exc}")

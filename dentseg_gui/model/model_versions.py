@@ -323,10 +323,13 @@ class ModelRegistry:
         atomic_write_text(v.dir / RECORD_NAME, json.dumps(v.as_record(), indent=1, allow_nan=False) + "\n")
         return v
 
+    def folders_by_version(self) -> dict[str, list[str]]:
+        """{version id: the folders whose chosen model it is}, read once for a whole list."""
+        return _folders_by_version(self._read_folders())
+
     def folders_using(self, version_id: str) -> list[str]:
         """The folders whose cases are predicted with this version (their chosen model)."""
-        return sorted(f for f, e in self._read_folders().items()
-                      if isinstance(e, dict) and e.get("version") == Path(str(version_id)).name)
+        return self.folders_by_version().get(Path(str(version_id)).name, [])
 
     def delete_version(self, version_id: str) -> list[str]:
         """Delete a version (also a damaged one); returns the folders that used it.
@@ -339,9 +342,9 @@ class ModelRegistry:
         d = self.dir / vid
         if not vid or vid.startswith(".") or not d.is_dir():
             raise ModelVersionError(f"model version {version_id} not found in {self.dir}; it was already deleted")
-        users = self.folders_using(vid)
+        folders = self._read_folders()
+        users = _folders_by_version(folders).get(vid, [])
         if users:
-            folders = self._read_folders()
             for f in users:
                 folders.pop(f, None)
             self._write_folders(folders)
@@ -422,6 +425,14 @@ class ModelRegistry:
         if choice.version:
             return True, str(self.verified_model_path(choice.version))
         return True, choice.model_path
+
+
+def _folders_by_version(folders: dict[str, Any]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for f, e in sorted(folders.items()):
+        if isinstance(e, dict) and e.get("version"):
+            out.setdefault(str(e["version"]), []).append(f)
+    return out
 
 
 __all__ = ["FOLDERS_NAME", "FolderChoice", "ModelRegistry", "ModelVersion", "ModelVersionError", "RECORD_NAME",
