@@ -28,6 +28,12 @@ def make_window(qtbot):
     return w
 
 
+def open_and_settle(qtbot, w, folder: Path) -> None:
+    """Open ``folder`` in ``w`` and wait until its first case is shown and nothing runs."""
+    assert w.open_folder(folder)
+    qtbot.waitUntil(lambda: w.document is not None and w.is_idle(), timeout=20_000)
+
+
 def strip_annotation(img: Path) -> None:
     """Keep only the pixel spacing: the case counts as unannotated (nothing drawn)."""
     ann = load_annotation(annotation_path_for(img))
@@ -58,8 +64,7 @@ def test_annotate_next_ranks_the_folder_and_opens_the_neediest_unannotated_case(
     noisy = write_case(folder, "d_noisy", 101, "standard", noise=140)
     w = make_window(qtbot)
     try:
-        assert w.open_folder(folder)
-        qtbot.waitUntil(lambda: w.document is not None and w.is_idle(), timeout=20_000)
+        open_and_settle(qtbot, w, folder)
         with qtbot.waitSignal(w.active.rankingFinished, timeout=60_000) as sig:
             w.commands.annotate_next.trigger()
         assert sig.args == ["ok"]
@@ -107,8 +112,7 @@ def test_adopting_the_new_model_sets_the_folders_model_and_persists_in_a_new_win
     model = fake_trained_model(tmp_path / "models")
     w = make_window(qtbot)
     try:
-        assert w.open_folder(site)
-        qtbot.waitUntil(lambda: w.document is not None and w.is_idle(), timeout=20_000)
+        open_and_settle(qtbot, w, site)
         assert w.prediction.model_for(cases[0]) is None                     # the app default: bundled
         info = {"model_path": str(model), "outcome": "completed", "init": "bundled",
                 "init_label": "Bundled LU-Net (fine-tune)", "cases": describe_training_cases(cases[:1]),
@@ -138,8 +142,7 @@ def test_adopting_the_new_model_sets_the_folders_model_and_persists_in_a_new_win
         w.close()
     w2 = make_window(qtbot)
     try:
-        assert w2.open_folder(site)
-        qtbot.waitUntil(lambda: w2.document is not None and w2.is_idle(), timeout=20_000)
+        open_and_settle(qtbot, w2, site)
         assert w2.prediction.model_file() == version.model_path
         # revert from Model › Versions: the app default again
         w2.active.fill_versions_menu(w2.commands.versions_menu)
@@ -158,8 +161,7 @@ def test_keeping_the_previous_model_changes_nothing_and_says_when_no_case_is_lef
     model = fake_trained_model(tmp_path / "models")
     w = make_window(qtbot)
     try:
-        assert w.open_folder(site)
-        qtbot.waitUntil(lambda: w.document is not None and w.is_idle(), timeout=20_000)
+        open_and_settle(qtbot, w, site)
         info = {"model_path": str(model), "outcome": "completed", "init": "bundled",
                 "cases": describe_training_cases(cases)}
         with qtbot.waitSignal(w.active.comparisonShown, timeout=30_000) as sig:
@@ -183,8 +185,7 @@ def test_model_versions_are_renamed_and_deleted_from_the_dialog_and_the_folder_f
         reg = w.prediction.registry()
         used = reg.add_version(fake_trained_model(tmp_path / "m1"), [], name="lunet-site", folder=site)
         default = reg.add_version(fake_trained_model(tmp_path / "m2"), [], name="app default one")
-        assert w.open_folder(site)
-        qtbot.waitUntil(lambda: w.document is not None and w.is_idle(), timeout=20_000)
+        open_and_settle(qtbot, w, site)
         assert w.prediction.set_folder_model(site, version=used.id)
         w.prediction.model_path = str(default.model_path)              # Model › Choose model picked it
         assert "(this folder)" in w.model_label.text()
